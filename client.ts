@@ -1,0 +1,184 @@
+/**
+ * The lab's TCP client: connect to 127.0.0.1:8080, send `Hai from client`,
+ * print the reply, close.
+ *
+ * Try it in two terminals:
+ *
+ * ```sh
+ * deno task server          # Listening on 0.0.0.0:8080
+ * deno task client          # Thanks for connecting
+ * echo hi | deno task client
+ * ```
+ *
+ * The reply goes to stdout byte for byte; everything else goes to stderr.
+ * Exit codes: 0 success, 1 network failure (refused, timed out, reset), 2 a
+ * wrong command line.
+ *
+ * @module
+ */
+
+import { fstatSync } from "node:fs";
+import denoJson from "./deno.json" with { type: "json" };
+import { sendMessage, type SendMessageOptions } from "./lib/mod.ts";
+import {
+  EXIT_OK,
+  parseDuration,
+  parseFlags,
+  parsePort,
+  parseSize,
+  reportFailure,
+  UsageError,
+} from "./lib/_cli.ts";
+
+const USAGE_HINT = "Usage: deno task client [flags] [MESSAGE]; --help lists them";
+
+function printUsage(): void {
+  console.log(`TCP client ${denoJson.version}: the networking lab's client, production grade
+
+Usage: deno task client [-- flags] [MESSAGE]
+       deno run --allow-net=HOST:PORT client.ts [flags] [MESSAGE]
+
+The message is MESSAGE, or --message, or standard input when it is piped, or
+"Hai from client". After sending, the client half-closes and reads the reply
+until the server closes; the reply goes to stdout unchanged.
+
+  --host HOST              server name or address (default 127.0.0.1)
+  -p, --port PORT          server port (default 8080)
+  -m, --message TEXT       the message to send
+  --connect-timeout TIME   give up connecting after this long, e.g. 500ms, 10s;
+                           0 for never (default 10s)
+  --timeout TIME           give up when nothing has moved for this long (default 30s)
+  --max-reply SIZE         longest reply accepted, e.g. 64KiB, 16MiB (default 16MiB)
+  --json                   print a JSON result (reply, bytes, timings) instead
+  -h, --help               this help
+  -V, --version            the version
+
+Examples:
+  deno task client
+  deno task client -- "hello there"
+  printf 'line\\n' | deno task client
+  deno run --allow-net=[::1]:9000 client.ts --host ::1 --port 9000 --json
+
+Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
+}
+
+/** Whether standard input is a pipe or a file rather than a terminal or /dev/null. */
+function stdinIsPiped(): boolean {
+  try {
+    const stat = fstatSync(0);
+    return stat.isFIFO() || stat.isFile() || stat.isSocket();
+  } catch {
+    return false; // no standard input at all
+  }
+}
+
+function parseClientArgs(
+  args: string[],
+): { options: SendMessageOptions; json: boolean } | "help" | "version" {
+  const { values, positionals } = parseFlags(args, {
+    host: { type: "string" },
+    port: { type: "string", short: "p" },
+    message: { type: "string", short: "m" },
+    "connect-timeout": { type: "string" },
+    timeout: { type: "string" },
+    "max-reply": { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "V" },
+  }, true);
+  if (values.help) return "help";
+  if (values.version) return "version";
+  const text = (name: string) => values[name] as string | undefined;
+  const options: SendMessageOptions = {};
+  if (text("host") !== undefined) {
+    if (text("host") === "") throw new UsageError(`Invalid host "": expected a name or address`);
+    options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
+  }
+  if (text("port") !== undefined) options.port = parsePort(text("port")!, 1);
+  if (text("message") !== undefined && positionals.length > 0) {
+    throw new UsageError(`Give the message as an argument or with "--message", not both`);
+  }
+  if (text("message") !== undefined) options.message = text("message");
+  else if (positionals.length > 0) options.message = positionals.join(" ");
+  else if (stdinIsPiped()) options.message = Deno.stdin.readable;
+  if (text("connect-timeout") !== undefined) {
+    options.connectTimeout = parseDuration(text("connect-timeout")!, "connect timeout");
+  }
+  if (text("timeout") !== undefined) {
+    options.replyTimeout = parseDuration(text("timeout")!, "timeout");
+  }
+  if (text("max-reply") !== undefined) {
+    options.maxReplyBytes = parseSize(text("max-reply")!, "maximum reply size");
+  }
+  return { options, json: values.json === true };
+}
+
+/** Writes the result as one JSON object; the reply as text, and as base64 when not UTF-8. */
+function printJson(result: Awaited<ReturnType<typeof sendMessage>>): void {
+  let reply: string;
+  let replyBase64: string | undefined;
+  try {
+    reply = new TextDecoder("utf-8", { fatal: true }).decode(result.reply);
+  } catch {
+    reply = new TextDecoder().decode(result.reply);
+    replyBase64 = btoa(Array.from(result.reply, (byte) => String.fromCharCode(byte)).join(""));
+  }
+  const round = (ms: number | null) => ms === null ? null : Math.round(ms * 1000) / 1000;
+  console.log(JSON.stringify({
+    reply,
+    ...(replyBase64 === undefined ? {} : { replyBase64 }),
+    bytesSent: result.bytesSent,
+    bytesReceived: result.bytesReceived,
+    connectMs: round(result.connectMs),
+    firstByteMs: round(result.firstByteMs),
+    totalMs: round(result.totalMs),
+    local: result.localAddress,
+    remote: result.remoteAddress,
+  }));
+}
+
+/** Sends one message and prints the reply; resolves to the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseClientArgs(args);
+  } catch (error) {
+    return reportFailure(error, USAGE_HINT);
+  }
+  if (parsed === "help") {
+    printUsage();
+    return EXIT_OK;
+  }
+  if (parsed === "version") {
+    console.log(denoJson.version);
+    return EXIT_OK;
+  }
+  const { options, json } = parsed;
+  // Stream the reply to stdout as it arrives; whatever arrived before a
+  // failure has been written by the time the error is reported.
+  let lastByte: number | undefined;
+  const output = json ? undefined : new WritableStream<Uint8Array>({
+    async write(chunk) {
+      lastByte = chunk[chunk.length - 1];
+      let offset = 0;
+      while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
+    },
+  });
+  // Like the lab's `print`, end the line on a terminal; piped output stays byte for byte.
+  const endLine = async () => {
+    if (lastByte !== undefined && lastByte !== 0x0a && Deno.stdout.isTerminal()) {
+      await Deno.stdout.write(new Uint8Array([0x0a]));
+    }
+  };
+  try {
+    const result = await sendMessage({ ...options, output });
+    await endLine();
+    if (json) printJson(result);
+    return EXIT_OK;
+  } catch (error) {
+    await endLine();
+    return reportFailure(error, USAGE_HINT);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

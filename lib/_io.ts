@@ -1,0 +1,80 @@
+/**
+ * Small I/O helpers shared by the server and the client.
+ *
+ * @module
+ */
+
+/**
+ * Writes every byte of `bytes`: `Deno.Conn.write` may accept only part of a
+ * buffer when the socket's send buffer is full.
+ */
+export async function writeAll(
+  writer: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+  onWrite?: (count: number) => void,
+): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const count = await writer.write(bytes.subarray(offset));
+    offset += count;
+    onWrite?.(count);
+  }
+}
+
+/** Closes a resource that may already be closed by the peer, a timer or shutdown. */
+export function closeQuietly(closer: { close(): void }): void {
+  try {
+    closer.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) throw error;
+  }
+}
+
+/**
+ * Calls `onIdle` once no activity has been recorded for `timeout` ms.
+ *
+ * Recording activity only stores a timestamp: on a busy stream that is far
+ * cheaper than clearing and re-arming a timer on every read.
+ */
+export class IdleTimer {
+  #timeout: number;
+  #onIdle: () => void;
+  #lastActivity = performance.now();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(timeout: number, onIdle: () => void) {
+    this.#timeout = timeout;
+    this.#onIdle = onIdle;
+    if (timeout > 0 && Number.isFinite(timeout)) this.#arm(timeout);
+  }
+
+  /** Records that a byte moved, postponing the timeout. */
+  touch(): void {
+    this.#lastActivity = performance.now();
+  }
+
+  /** Disarms the timer; `onIdle` will not be called. */
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => {
+      const idleFor = performance.now() - this.#lastActivity;
+      if (idleFor >= this.#timeout) {
+        this.#timer = undefined;
+        this.#onIdle();
+      } else {
+        this.#arm(this.#timeout - idleFor);
+      }
+    }, delay);
+  }
+}
+
+/** Formats an address the way it is typed: `127.0.0.1:8080`, `[::1]:8080`. */
+export function formatAddress(addr: { hostname: string; port: number }): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}

@@ -1,0 +1,296 @@
+/**
+ * The client flow: connect, send, half-close, read the reply to EOF, close.
+ *
+ * The lab client sent its message and took one `recv(1024)` as the reply. This
+ * one half-closes after sending, which tells any server that the message is
+ * complete, then reads until the server closes, so a reply of any length
+ * arrives whole. Sending and receiving run side by side: a server that echoes
+ * while it reads can never deadlock against a client still writing.
+ *
+ * @module
+ */
+
+import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
+
+/** The lab's message. */
+export const DEFAULT_MESSAGE = "Hai from client";
+
+/** Options for {@linkcode sendMessage}. Every field is optional; none gives the lab's client. */
+export interface SendMessageOptions {
+  /**
+   * The server's name or address.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * The server's port.
+   *
+   * @default {8080}
+   */
+  port?: number;
+  /**
+   * What to send: text (sent as UTF-8), bytes, or a stream that is sent as it
+   * is read.
+   *
+   * @default {"Hai from client"}
+   */
+  message?: string | Uint8Array | ReadableStream<Uint8Array>;
+  /**
+   * Give up connecting after this many milliseconds. `0` means no timeout.
+   *
+   * @default {10000}
+   */
+  connectTimeout?: number;
+  /**
+   * Give up once nothing has moved for this many milliseconds: no byte from
+   * the server, to it, or from `message`. `0` means no timeout.
+   *
+   * @default {30000}
+   */
+  replyTimeout?: number;
+  /**
+   * The longest reply accepted, in bytes; past it the exchange fails.
+   *
+   * @default {16777216}
+   */
+  maxReplyBytes?: number;
+  /**
+   * Where to write the reply as it arrives. When set, `reply` in the result
+   * is empty and the reply is never held whole in memory. The stream is not
+   * closed.
+   */
+  output?: WritableStream<Uint8Array>;
+  /** Aborting this signal ends the exchange with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode sendMessage} resolves to. */
+export interface SendMessageResult {
+  /** The reply's bytes (empty when `output` was given). */
+  reply: Uint8Array;
+  /** Bytes sent; less than the message when the server closed first. */
+  bytesSent: number;
+  /** Bytes received. */
+  bytesReceived: number;
+  /** Milliseconds until the connection was open. */
+  connectMs: number;
+  /** Milliseconds until the first byte of the reply, or `null` for an empty reply. */
+  firstByteMs: number | null;
+  /** Milliseconds until the server closed. */
+  totalMs: number;
+  /** Our end of the connection, as `host:port`. */
+  localAddress: string;
+  /** The server's end, as `host:port`. */
+  remoteAddress: string;
+}
+
+/** A timer that aborts a controller; cleared once the guarded step is over. */
+function abortAfter(
+  controller: AbortController,
+  ms: number,
+  reason: () => Error,
+): ReturnType<typeof setTimeout> | undefined {
+  if (!(ms > 0 && Number.isFinite(ms))) return undefined;
+  return setTimeout(() => controller.abort(reason()), ms);
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+async function connect(
+  hostname: string,
+  port: number,
+  connectTimeout: number,
+  signal: AbortSignal | undefined,
+): Promise<Deno.TcpConn> {
+  const target = formatAddress({ hostname, port });
+  const controller = new AbortController();
+  const timer = abortAfter(
+    controller,
+    connectTimeout,
+    () =>
+      new Deno.errors.TimedOut(
+        `Cannot connect to "${target}": no answer within ${formatMs(connectTimeout)}`,
+      ),
+  );
+  const onAbort = () => controller.abort(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Deno.connect({ hostname, port, signal: controller.signal });
+  } catch (error) {
+    if (controller.signal.aborted) throw controller.signal.reason;
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw withContext(error, `Cannot connect to "${target}"`);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * Rebuilds an I/O error with the operation and address in front, keeping its
+ * class (so `instanceof Deno.errors.ConnectionRefused` still holds) and the
+ * original as `cause`. Drops the `(os error N)` suffix, which only repeats it.
+ */
+function withContext(error: unknown, context: string): Error {
+  if (!(error instanceof Error)) return new Error(`${context}: ${String(error)}`);
+  const detail = error.message.replace(/ \(os error \d+\)$/, "");
+  const text = `${context}: ${detail.charAt(0).toLowerCase()}${detail.slice(1)}`;
+  const ErrorClass = Object.values(Deno.errors).includes(error.constructor as typeof Error)
+    ? error.constructor as ErrorConstructor
+    : Error;
+  return new ErrorClass(text, { cause: error });
+}
+
+/**
+ * Sends the message, then half-closes. Returns a way to stop reading a
+ * message stream once the exchange is over, so that a pipe that never ends
+ * cannot keep the exchange alive.
+ */
+function sendAll(
+  conn: Deno.Conn,
+  message: Uint8Array | ReadableStream<Uint8Array>,
+  onProgress: (count: number) => void,
+): { done: Promise<void>; cancel(): void } {
+  if (message instanceof Uint8Array) {
+    const done = writeAll(conn, message, onProgress).then(() => conn.closeWrite());
+    return { done, cancel() {} };
+  }
+  const reader = message.getReader();
+  const pump = async () => {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      onProgress(0);
+      await writeAll(conn, value, onProgress);
+    }
+    await conn.closeWrite();
+  };
+  return {
+    done: pump().finally(() => reader.releaseLock()),
+    cancel: () => void reader.cancel().catch(() => {}),
+  };
+}
+
+/**
+ * Connects, sends a message, half-closes, and reads the reply until the
+ * server closes.
+ *
+ * Rejects with `Deno.errors.ConnectionRefused`, `Deno.errors.TimedOut`,
+ * `Deno.errors.ConnectionReset` and the like, each with a one-line message
+ * that names the address: `Cannot connect to "127.0.0.1:8080": connection
+ * refused`. A reply over `maxReplyBytes` rejects with a `RangeError`.
+ *
+ * @example Asking the lab server
+ * ```ts
+ * import { sendMessage } from "./client.ts";
+ *
+ * const result = await sendMessage({ hostname: "127.0.0.1", port: 8080 });
+ * console.log(new TextDecoder().decode(result.reply)); // Thanks for connecting
+ * ```
+ *
+ * @param options Where to connect, what to send, and the limits.
+ * @returns The reply and timings.
+ */
+export async function sendMessage(options: SendMessageOptions = {}): Promise<SendMessageResult> {
+  const {
+    hostname = "127.0.0.1",
+    port = 8080,
+    message = DEFAULT_MESSAGE,
+    connectTimeout = 10_000,
+    replyTimeout = 30_000,
+    maxReplyBytes = 16 * 1024 * 1024,
+    output,
+    signal,
+  } = options;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`Invalid port "${port}": expected a whole number from 1 to 65535`);
+  }
+  signal?.throwIfAborted();
+  const startedAt = performance.now();
+  const conn = await connect(hostname, port, connectTimeout, signal);
+  const connectMs = performance.now() - startedAt;
+  const remoteAddress = formatAddress(conn.remoteAddr);
+  let failure: Error | undefined;
+  const fail = (error: Error) => {
+    failure ??= error;
+    closeQuietly(conn);
+  };
+  const idle = new IdleTimer(
+    replyTimeout,
+    () =>
+      fail(
+        new Deno.errors.TimedOut(
+          `No reply from "${remoteAddress}": nothing arrived for ${formatMs(replyTimeout)}`,
+        ),
+      ),
+  );
+  const onAbort = () => fail(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let bytesSent = 0;
+  const sending = sendAll(
+    conn,
+    typeof message === "string" ? new TextEncoder().encode(message) : message,
+    (count) => {
+      bytesSent += count;
+      idle.touch();
+    },
+  );
+  // The server may close before it has read everything (the lab's framing
+  // takes one read); the reply it sent is still the answer, so a failed send
+  // is not an error of its own.
+  sending.done.catch(() => {});
+
+  const writer = output?.getWriter();
+  const chunks: Uint8Array[] = [];
+  let bytesReceived = 0;
+  let firstByteMs: number | null = null;
+  try {
+    const buffer = new Uint8Array(64 * 1024);
+    while (true) {
+      const count = await conn.read(buffer);
+      if (count === null) break;
+      idle.touch();
+      firstByteMs ??= performance.now() - startedAt;
+      const room = maxReplyBytes - bytesReceived;
+      const kept = buffer.subarray(0, Math.min(count, room));
+      bytesReceived += kept.length;
+      if (writer) await writer.write(kept);
+      else chunks.push(kept.slice());
+      if (count > room) {
+        throw new RangeError(
+          `Reply from "${remoteAddress}" is over the limit of ${maxReplyBytes} bytes`,
+        );
+      }
+    }
+  } catch (error) {
+    if (failure) throw failure;
+    if (error instanceof RangeError) throw error;
+    throw withContext(error, `Connection to "${remoteAddress}" failed`);
+  } finally {
+    sending.cancel();
+    idle.stop();
+    signal?.removeEventListener("abort", onAbort);
+    writer?.releaseLock();
+    closeQuietly(conn);
+  }
+  if (failure) throw failure;
+  const reply = new Uint8Array(writer ? 0 : bytesReceived);
+  let offset = 0;
+  for (const chunk of chunks) {
+    reply.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return {
+    reply,
+    bytesSent,
+    bytesReceived,
+    connectMs,
+    firstByteMs,
+    totalMs: performance.now() - startedAt,
+    localAddress: formatAddress(conn.localAddr),
+    remoteAddress,
+  };
+}

@@ -1,0 +1,230 @@
+/**
+ * The per-connection handler: receive one message, send the reply, close.
+ *
+ * Each accepted connection gets its own {@linkcode Connection}, run without
+ * awaiting the others, so a client that sends nothing, or one byte a second,
+ * only ever delays itself. Whatever happens inside, the socket is closed in
+ * `finally` and the outcome is reported as one `close` event; nothing thrown
+ * here reaches the accept loop.
+ *
+ * @module
+ */
+
+import type { CloseEvent, CloseReason, MessageEnd, ServerEvent } from "./events.ts";
+import { type Framing, READ_CHUNK_BYTES, readMessage } from "./framing.ts";
+import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
+
+/** What every connection of one server does; resolved from `ServeOptions`. */
+export interface ConnectionSettings {
+  /** Where a message ends. */
+  framing: Framing;
+  /** The fixed reply, sent unless `echo` is set. */
+  reply: Uint8Array;
+  /** Send the message back instead of `reply`. */
+  echo: boolean;
+  /** The largest message in bytes. */
+  maxMessageBytes: number;
+  /** Close after this many ms without a byte moving; `0` or `Infinity` for never. */
+  idleTimeoutMs: number;
+  /** After replying, how long to wait for the client to close first. */
+  lingerMs: number;
+}
+
+/**
+ * After the reply, what the lingering close reads and discards at most.
+ * Closing a socket with unread input makes the kernel send a reset instead of
+ * a FIN, and a reset can destroy the reply before the client has read it.
+ */
+const LINGER_MAX_BYTES = 256 * 1024;
+
+/** Lingering discards what it reads, so every connection can share one buffer. */
+const discardBuffer = new Uint8Array(READ_CHUNK_BYTES);
+
+function isPeerGone(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.NotConnected;
+}
+
+/** One accepted connection and its exchange. */
+export class Connection {
+  /** The connection's number within its server's run. */
+  readonly id: number;
+  /** The peer's address as `host:port`. */
+  readonly peer: string;
+  /** Bytes received so far. */
+  bytesIn = 0;
+  /** Bytes sent so far. */
+  bytesOut = 0;
+
+  #conn: Deno.Conn;
+  #settings: ConnectionSettings;
+  #emit: (event: ServerEvent) => void;
+  #closeReason: CloseReason | undefined;
+  #replied = false;
+  #startedAt = performance.now();
+
+  constructor(
+    conn: Deno.Conn,
+    id: number,
+    settings: ConnectionSettings,
+    emit: (event: ServerEvent) => void,
+  ) {
+    this.#conn = conn;
+    this.id = id;
+    this.peer = formatAddress(conn.remoteAddr as Deno.NetAddr);
+    this.#settings = settings;
+    this.#emit = emit;
+  }
+
+  /** Whether the whole reply has been written; the rest is only the close. */
+  get replied(): boolean {
+    return this.#replied;
+  }
+
+  /**
+   * Closes the socket now, recording why. A pending read or write then fails,
+   * and `run()` reports this reason rather than the error that causes. Once the
+   * reply is out, the exchange counts as done whatever closes it.
+   */
+  close(reason: CloseReason): void {
+    if (!this.#replied) this.#closeReason ??= reason;
+    closeQuietly(this.#conn);
+  }
+
+  /** Runs the exchange to the end. Never rejects. */
+  async run(): Promise<CloseEvent> {
+    const idle = new IdleTimer(this.#settings.idleTimeoutMs, () => this.close("idle"));
+    const onRead = (count: number) => {
+      this.bytesIn += count;
+      idle.touch();
+    };
+    const onWrite = (count: number) => {
+      this.bytesOut += count;
+      idle.touch();
+    };
+    let reason: CloseReason = "done";
+    let errorText: string | undefined;
+    try {
+      const end = this.#settings.echo && this.#settings.framing === "eof"
+        ? await this.#streamEcho(onRead, onWrite)
+        : await this.#exchange(onRead, onWrite);
+      idle.stop();
+      if (end === "limit") reason = "limit";
+      // After EOF the client can send nothing more, so there is nothing to drain.
+      if (end !== "eof") await this.#linger();
+    } catch (error) {
+      if (this.#closeReason === undefined) {
+        reason = isPeerGone(error) ? "reset" : "error";
+        errorText = error instanceof Error ? error.message : String(error);
+      }
+    } finally {
+      idle.stop();
+      closeQuietly(this.#conn);
+    }
+    const event: CloseEvent = {
+      type: "close",
+      time: Date.now(),
+      id: this.id,
+      peer: this.peer,
+      reason: this.#closeReason ?? reason,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      durationMs: performance.now() - this.#startedAt,
+    };
+    if (errorText !== undefined) event.error = errorText;
+    this.#emit(event);
+    return event;
+  }
+
+  /** Reads one whole message, then sends the reply or the message back. */
+  async #exchange(
+    onRead: (count: number) => void,
+    onWrite: (count: number) => void,
+  ): Promise<MessageEnd> {
+    const { framing, maxMessageBytes, echo, reply } = this.#settings;
+    const message = await readMessage(this.#conn, {
+      framing,
+      maxBytes: maxMessageBytes,
+      onRead,
+    });
+    this.#emitMessage(message.data, message.data.length, message.end);
+    const answer = echo ? message.data : reply;
+    await writeAll(this.#conn, answer, onWrite);
+    this.#emitReply(answer.length);
+    return message.end;
+  }
+
+  /**
+   * Echoes until the client half-closes, one reused buffer at a time, so a
+   * stream of any size passes through without being held whole in memory.
+   */
+  async #streamEcho(
+    onRead: (count: number) => void,
+    onWrite: (count: number) => void,
+  ): Promise<MessageEnd> {
+    const { maxMessageBytes } = this.#settings;
+    const buffer = new Uint8Array(Math.max(1, Math.min(maxMessageBytes, READ_CHUNK_BYTES)));
+    let total = 0;
+    let firstChunk = new Uint8Array(0);
+    let end: MessageEnd = "eof";
+    while (true) {
+      const room = Math.min(buffer.length, maxMessageBytes - total);
+      if (room <= 0) {
+        end = "limit";
+        break;
+      }
+      const count = await this.#conn.read(buffer.subarray(0, room));
+      if (count === null) break;
+      onRead(count);
+      if (total === 0) firstChunk = buffer.slice(0, count);
+      total += count;
+      await writeAll(this.#conn, buffer.subarray(0, count), onWrite);
+    }
+    this.#emitMessage(firstChunk, total, end);
+    this.#emitReply(total);
+    return end;
+  }
+
+  /**
+   * Sends FIN, then reads and discards until the client closes, for a short
+   * while at most, so that closing never resets a reply still in flight.
+   */
+  async #linger(): Promise<void> {
+    const timer = setTimeout(() => closeQuietly(this.#conn), this.#settings.lingerMs);
+    try {
+      await this.#conn.closeWrite();
+      let drained = 0;
+      while (drained < LINGER_MAX_BYTES) {
+        const count = await this.#conn.read(discardBuffer);
+        if (count === null) break;
+        drained += count;
+        this.bytesIn += count;
+      }
+    } catch {
+      // The reply is already written; a peer that resets or vanishes now, or
+      // the linger timer closing the socket, changes nothing for it.
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #emitMessage(data: Uint8Array, bytes: number, end: MessageEnd): void {
+    this.#emit({
+      type: "message",
+      time: Date.now(),
+      id: this.id,
+      peer: this.peer,
+      data,
+      bytes,
+      end,
+    });
+  }
+
+  #emitReply(bytes: number): void {
+    this.#replied = true;
+    this.#emit({ type: "reply", time: Date.now(), id: this.id, peer: this.peer, bytes });
+  }
+}

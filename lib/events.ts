@@ -1,0 +1,170 @@
+/**
+ * The events a server reports while it runs.
+ *
+ * The library never prints: a program passes `onEvent` to
+ * {@linkcode serve} and decides what to show. `log_format.ts` turns each event
+ * into a readable line or a JSON object.
+ *
+ * @module
+ */
+
+/** How a message came to an end. */
+export type MessageEnd =
+  /** The first read returned (the lab's framing). */
+  | "chunk"
+  /** A newline arrived. */
+  | "newline"
+  /** The peer half-closed or closed its side. */
+  | "eof"
+  /** The message reached the size limit. */
+  | "limit";
+
+/** Why a connection was closed. */
+export type CloseReason =
+  /** The exchange finished normally. */
+  | "done"
+  /** No byte moved for the idle timeout. */
+  | "idle"
+  /** The message reached the size limit. */
+  | "limit"
+  /** The peer reset the connection or stopped reading. */
+  | "reset"
+  /** The drain deadline passed during shutdown. */
+  | "shutdown"
+  /** Any other I/O error. */
+  | "error";
+
+/** Counters a server keeps from start to finish. */
+export interface ServerStats {
+  /** Connections accepted. */
+  connections: number;
+  /** Connections open right now. */
+  active: number;
+  /** Messages received. */
+  messages: number;
+  /** Bytes received from peers. */
+  bytesIn: number;
+  /** Bytes sent to peers. */
+  bytesOut: number;
+  /** Connections that ended in an error, plus failed accepts. */
+  errors: number;
+  /** Connections closed because they were idle too long. */
+  idleTimeouts: number;
+  /** Connections still open at the drain deadline, closed by shutdown. */
+  closedAtShutdown: number;
+  /** Milliseconds since the server started listening. */
+  uptimeMs: number;
+}
+
+/** Fields every event has. */
+export interface EventBase {
+  /** When it happened, in milliseconds since the Unix epoch. */
+  time: number;
+}
+
+/** Fields of events about one connection. */
+export interface ConnectionEventBase extends EventBase {
+  /** A number that identifies the connection within this server's run. */
+  id: number;
+  /** The peer's address, such as `127.0.0.1:50770` or `[::1]:50770`. */
+  peer: string;
+}
+
+/** The server is listening. */
+export interface ListeningEvent extends EventBase {
+  /** The event's kind. */
+  type: "listening";
+  /** The address it listens on, with the real port when 0 was asked for. */
+  address: string;
+}
+
+/** A connection was accepted. */
+export interface ConnectionEvent extends ConnectionEventBase {
+  /** The event's kind. */
+  type: "connection";
+}
+
+/** A message was received. */
+export interface MessageEvent extends ConnectionEventBase {
+  /** The event's kind. */
+  type: "message";
+  /**
+   * The message's bytes. When an echo is streamed the message is never held
+   * whole, and this holds only its first chunk; compare with `bytes`.
+   */
+  data: Uint8Array;
+  /** The message's length in bytes. */
+  bytes: number;
+  /** How the message ended. */
+  end: MessageEnd;
+}
+
+/** A reply was sent. */
+export interface ReplyEvent extends ConnectionEventBase {
+  /** The event's kind. */
+  type: "reply";
+  /** The reply's length in bytes. */
+  bytes: number;
+}
+
+/** A connection was closed. */
+export interface CloseEvent extends ConnectionEventBase {
+  /** The event's kind. */
+  type: "close";
+  /** Why it was closed. */
+  reason: CloseReason;
+  /** Bytes received on it. */
+  bytesIn: number;
+  /** Bytes sent on it. */
+  bytesOut: number;
+  /** How long it was open, in milliseconds. */
+  durationMs: number;
+  /** The error that ended it, for `reset` and `error`. */
+  error?: string;
+}
+
+/** Accepting failed, typically because file descriptors ran out. */
+export interface AcceptErrorEvent extends EventBase {
+  /** The event's kind. */
+  type: "accept-error";
+  /** What the operating system said. */
+  error: string;
+  /** How long the server waits before it accepts again. */
+  retryInMs: number;
+}
+
+/** Accepting works again after one or more failures. */
+export interface AcceptResumedEvent extends EventBase {
+  /** The event's kind. */
+  type: "accept-resumed";
+  /** How many accepts failed in a row before this one worked. */
+  failures: number;
+}
+
+/** Shutdown began: the server stopped accepting. */
+export interface ShutdownEvent extends EventBase {
+  /** The event's kind. */
+  type: "shutdown";
+  /** Connections still open, which get until the drain deadline. */
+  active: number;
+  /** The drain deadline, in milliseconds. */
+  drainTimeoutMs: number;
+}
+
+/** The server has stopped; the final counters. */
+export interface SummaryEvent extends EventBase, ServerStats {
+  /** The event's kind. */
+  type: "summary";
+}
+
+/** Everything a server reports through `onEvent`. */
+export type ServerEvent =
+  | ListeningEvent
+  | ConnectionEvent
+  | MessageEvent
+  | ReplyEvent
+  | CloseEvent
+  | AcceptErrorEvent
+  | AcceptResumedEvent
+  | ShutdownEvent
+  | SummaryEvent;

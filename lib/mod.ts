@@ -1,0 +1,54 @@
+/**
+ * A TCP server and client for learning socket programming and for quick
+ * tests: the classic lab exchange by default, production grade around it.
+ *
+ * - {@linkcode serve} starts the server: accept, receive one message, reply,
+ *   close; each connection on its own, with limits, timeouts and a draining
+ *   shutdown.
+ * - {@linkcode sendMessage} is the client: connect, send, half-close, read the
+ *   reply to EOF.
+ * - {@linkcode formatEvent} and {@linkcode formatEventJson} turn the server's
+ *   events into log lines; {@linkcode escapeBytes} makes a peer's bytes safe to
+ *   print.
+ *
+ * @example A server on a free port, one exchange, a clean stop
+ * ```ts
+ * import { sendMessage, serve } from "./mod.ts";
+ *
+ * await using server = serve({ hostname: "127.0.0.1", port: 0 });
+ * const { reply } = await sendMessage({ port: server.addr.port });
+ * console.log(new TextDecoder().decode(reply)); // Thanks for connecting
+ * ```
+ *
+ * @module
+ */
+
+export { DEFAULT_REPLY, serve, type ServeOptions, TcpServer } from "./server.ts";
+export {
+  DEFAULT_MESSAGE,
+  sendMessage,
+  type SendMessageOptions,
+  type SendMessageResult,
+} from "./client.ts";
+export {
+  type ByteReader,
+  type Framing,
+  FRAMINGS,
+  READ_CHUNK_BYTES,
+  readMessage,
+  type ReadMessageOptions,
+  type ReceivedMessage,
+} from "./framing.ts";
+export type * from "./events.ts";
+export { escapeBytes, type EscapeOptions } from "./escape.ts";
+export {
+  formatBytes,
+  formatDuration,
+  formatEvent,
+  formatEventJson,
+  type FormatOptions,
+  type LogSegment,
+  type LogStyle,
+  toConsoleArgs,
+  toPlainText,
+} from "./log_format.ts";

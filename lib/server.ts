@@ -1,0 +1,391 @@
+/**
+ * The accept loop: listen, accept, hand each connection to its own handler.
+ *
+ * The lab server handled one client at a time inside its accept loop, so one
+ * slow client stalled everyone. Here the loop only accepts; each connection
+ * runs on its own (see `connection.ts`). The loop pauses at the connection
+ * limit, backs off when accepting fails (file descriptors run out under load,
+ * and a plain `for await` over a listener dies of that), and stops on
+ * `shutdown()`, which lets connections in flight finish up to a deadline.
+ *
+ * @module
+ */
+
+import { Connection, type ConnectionSettings } from "./connection.ts";
+import type { ServerEvent, ServerStats } from "./events.ts";
+import { type Framing, FRAMINGS } from "./framing.ts";
+import { closeQuietly, formatAddress } from "./_io.ts";
+
+/** The lab's reply. */
+export const DEFAULT_REPLY = "Thanks for connecting";
+
+/** Options for {@linkcode serve}. Every field is optional; none gives the lab's server. */
+export interface ServeOptions {
+  /**
+   * The address to listen on: `0.0.0.0` for every IPv4 interface,
+   * `127.0.0.1` for this machine only, `::` or `::1` for IPv6.
+   *
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /**
+   * The port to listen on; `0` picks a free one (read it from `server.addr`).
+   *
+   * @default {8080}
+   */
+  port?: number;
+  /**
+   * Where a message ends: `"chunk"` (what the first read returns), `"line"`
+   * (up to a newline) or `"eof"` (until the client half-closes).
+   *
+   * @default {"chunk"}
+   */
+  framing?: Framing;
+  /**
+   * The reply to every message, unless `echo` is set.
+   *
+   * @default {"Thanks for connecting"}
+   */
+  reply?: string | Uint8Array;
+  /**
+   * Send each message back instead of `reply`. With the `"eof"` framing the
+   * echo is streamed, so a message of any size passes through.
+   *
+   * @default {false}
+   */
+  echo?: boolean;
+  /**
+   * The largest message in bytes. Reading stops there, the message ends with
+   * `end: "limit"`, the reply is sent and the connection closed.
+   *
+   * @default {1048576}
+   */
+  maxMessageBytes?: number;
+  /**
+   * Close a connection after this many milliseconds without a byte moving
+   * either way. `0` means no timeout.
+   *
+   * @default {30000}
+   */
+  idleTimeout?: number;
+  /**
+   * The most connections open at once. Past it the server stops accepting
+   * until one ends; new clients wait in the kernel's backlog.
+   *
+   * @default {1024}
+   */
+  maxConnections?: number;
+  /**
+   * The kernel's queue of connections not yet accepted (capped by the
+   * system's `net.core.somaxconn`). Large, so a burst of connects is queued
+   * rather than dropped and retried a second later.
+   *
+   * @default {4096}
+   */
+  backlog?: number;
+  /**
+   * On shutdown, how many milliseconds connections in flight get to finish
+   * before they are closed.
+   *
+   * @default {5000}
+   */
+  drainTimeout?: number;
+  /**
+   * After replying, how many milliseconds to wait for the client to close
+   * first, reading and discarding what it still sends. Closing with unread
+   * input would reset the connection and could destroy the reply in flight.
+   *
+   * @default {2000}
+   */
+  lingerTimeout?: number;
+  /** Aborting this signal shuts the server down, as `shutdown()` does. */
+  signal?: AbortSignal;
+  /**
+   * Called for everything that happens, in order. Exceptions it throws are
+   * ignored: reporting must never stop the server.
+   */
+  onEvent?: (event: ServerEvent) => void;
+}
+
+/** How long the accept loop waits after its first failure, doubling to the maximum. */
+const ACCEPT_BACKOFF_MIN_MS = 10;
+const ACCEPT_BACKOFF_MAX_MS = 1000;
+
+function requireInteger(name: string, value: number, min: number, max = Infinity): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`Invalid ${name} "${value}": expected a whole number ${range}`);
+  }
+}
+
+function requireDuration(name: string, value: number): void {
+  if (!(value >= 0)) {
+    throw new RangeError(`Invalid ${name} "${value}": expected milliseconds, 0 or more`);
+  }
+}
+
+/**
+ * A running server, returned by {@linkcode serve}.
+ *
+ * Await `finished`, call `shutdown()`, or let `await using` shut it down at
+ * the end of a block.
+ */
+export class TcpServer implements AsyncDisposable {
+  /** The address it listens on, with the real port when `0` was asked for. */
+  readonly addr: Deno.NetAddr;
+  /** Resolves once the server has stopped and every connection is closed. */
+  readonly finished: Promise<void>;
+
+  #listener: Deno.Listener;
+  #settings: ConnectionSettings;
+  #maxConnections: number;
+  #drainTimeoutMs: number;
+  #onEvent: ((event: ServerEvent) => void) | undefined;
+  #running = new Map<Connection, Promise<unknown>>();
+  #nextId = 1;
+  #startedAt = performance.now();
+  #stats: Omit<ServerStats, "active" | "uptimeMs"> = {
+    connections: 0,
+    messages: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    errors: 0,
+    idleTimeouts: 0,
+    closedAtShutdown: 0,
+  };
+  #closing = false;
+  #wake: (() => void) | undefined;
+  #acceptLoop: Promise<void>;
+  #shutdown: Promise<void> | undefined;
+  #resolveFinished!: () => void;
+
+  /** Use {@linkcode serve}; this takes a listener that is already open. */
+  constructor(
+    listener: Deno.Listener,
+    settings: ConnectionSettings,
+    limits: { maxConnections: number; drainTimeoutMs: number },
+    onEvent?: (event: ServerEvent) => void,
+  ) {
+    this.#listener = listener;
+    this.addr = listener.addr as Deno.NetAddr;
+    this.#settings = settings;
+    this.#maxConnections = limits.maxConnections;
+    this.#drainTimeoutMs = limits.drainTimeoutMs;
+    this.#onEvent = onEvent;
+    this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
+    this.#emit({ type: "listening", time: Date.now(), address: formatAddress(this.addr) });
+    this.#acceptLoop = this.#accept();
+  }
+
+  /** The counters so far. */
+  get stats(): ServerStats {
+    return {
+      ...this.#stats,
+      active: this.#running.size,
+      uptimeMs: performance.now() - this.#startedAt,
+    };
+  }
+
+  /**
+   * Stops accepting, lets connections in flight finish until the drain
+   * deadline, closes the rest, and resolves when everything is closed.
+   * Calling it again returns the same promise.
+   */
+  shutdown(): Promise<void> {
+    this.#shutdown ??= this.#stop();
+    return this.#shutdown;
+  }
+
+  /** Shuts down; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+
+  #emit(event: ServerEvent): void {
+    switch (event.type) {
+      case "message":
+        this.#stats.messages++;
+        break;
+      case "close":
+        this.#stats.bytesIn += event.bytesIn;
+        this.#stats.bytesOut += event.bytesOut;
+        if (event.reason === "reset" || event.reason === "error") this.#stats.errors++;
+        if (event.reason === "idle") this.#stats.idleTimeouts++;
+        if (event.reason === "shutdown") this.#stats.closedAtShutdown++;
+        break;
+      case "accept-error":
+        this.#stats.errors++;
+        break;
+    }
+    try {
+      this.#onEvent?.(event);
+    } catch {
+      // Documented: a failing observer must not take the server down.
+    }
+  }
+
+  /** Sleeps until `wakeUp()` or, if given, until `ms` have passed. */
+  #sleep(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(() => this.#wakeUp(), ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  async #accept(): Promise<void> {
+    let failures = 0;
+    let backoffMs = 0;
+    while (!this.#closing) {
+      if (this.#running.size >= this.#maxConnections) {
+        await this.#sleep(); // until a connection ends or shutdown starts
+        continue;
+      }
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing) break; // the listener was closed by shutdown()
+        failures++;
+        backoffMs = Math.min(Math.max(backoffMs * 2, ACCEPT_BACKOFF_MIN_MS), ACCEPT_BACKOFF_MAX_MS);
+        // Report the first failure of a run only: the cause (usually no free
+        // file descriptors) repeats on every retry and would flood the log.
+        if (failures === 1) {
+          this.#emit({
+            type: "accept-error",
+            time: Date.now(),
+            error: error instanceof Error ? error.message : String(error),
+            retryInMs: backoffMs,
+          });
+        } else {
+          this.#stats.errors++;
+        }
+        await this.#sleep(backoffMs);
+        continue;
+      }
+      if (failures > 0) {
+        this.#emit({ type: "accept-resumed", time: Date.now(), failures });
+        failures = 0;
+        backoffMs = 0;
+      }
+      this.#start(conn);
+    }
+  }
+
+  #start(conn: Deno.Conn): void {
+    this.#stats.connections++;
+    const connection = new Connection(conn, this.#nextId++, this.#settings, (event) => {
+      this.#emit(event);
+    });
+    this.#emit({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
+    const done = connection.run().finally(() => {
+      this.#running.delete(connection);
+      this.#wakeUp(); // a slot is free again
+    });
+    this.#running.set(connection, done);
+  }
+
+  async #stop(): Promise<void> {
+    this.#closing = true;
+    closeQuietly(this.#listener);
+    this.#wakeUp();
+    await this.#acceptLoop;
+    this.#emit({
+      type: "shutdown",
+      time: Date.now(),
+      active: this.#running.size,
+      drainTimeoutMs: this.#drainTimeoutMs,
+    });
+    // Connections that already have their reply only wait for the client to
+    // close; there is nothing left to deliver, so they go at once.
+    for (const connection of this.#running.keys()) {
+      if (connection.replied) connection.close("shutdown");
+    }
+    if (this.#running.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.#drainTimeoutMs);
+      });
+      await Promise.race([Promise.all(this.#running.values()), deadline]);
+      clearTimeout(timer);
+      for (const connection of this.#running.keys()) connection.close("shutdown");
+      await Promise.all(this.#running.values());
+    }
+    this.#emit({ type: "summary", time: Date.now(), ...this.stats });
+    this.#resolveFinished();
+  }
+}
+
+/**
+ * Starts a TCP server. With no options it is the lab's server: it listens on
+ * `0.0.0.0:8080`, takes whatever each client's first read returns, answers
+ * `Thanks for connecting` and closes.
+ *
+ * Throws at once if it cannot listen: `Deno.errors.AddrInUse` when the port
+ * is taken, `Deno.errors.NotCapable` without `--allow-net` for the address,
+ * `RangeError` or `TypeError` for invalid options.
+ *
+ * @example Serving on a free port, sending one message, stopping
+ * ```ts
+ * import { sendMessage, serve } from "./mod.ts";
+ *
+ * await using server = serve({ hostname: "127.0.0.1", port: 0 });
+ * const result = await sendMessage({ port: server.addr.port });
+ * console.log(new TextDecoder().decode(result.reply)); // Thanks for connecting
+ * ```
+ *
+ * @param options How to listen, frame, answer and limit.
+ * @returns The running server.
+ */
+export function serve(options: ServeOptions = {}): TcpServer {
+  const {
+    hostname = "0.0.0.0",
+    port = 8080,
+    framing = "chunk",
+    reply = DEFAULT_REPLY,
+    echo = false,
+    maxMessageBytes = 1024 * 1024,
+    idleTimeout = 30_000,
+    maxConnections = 1024,
+    backlog = 4096,
+    drainTimeout = 5_000,
+    lingerTimeout = 2_000,
+    signal,
+    onEvent,
+  } = options;
+  requireInteger("port", port, 0, 65535);
+  requireInteger("maximum message size", maxMessageBytes, 1);
+  requireInteger("maximum connections", maxConnections, 1);
+  requireInteger("backlog", backlog, 1);
+  requireDuration("idle timeout", idleTimeout);
+  requireDuration("drain timeout", drainTimeout);
+  requireDuration("linger timeout", lingerTimeout);
+  if (!FRAMINGS.includes(framing)) {
+    throw new TypeError(`Invalid framing "${framing}": expected one of ${FRAMINGS.join(", ")}`);
+  }
+  signal?.throwIfAborted();
+  const listener = Deno.listen({ hostname, port, tcpBacklog: backlog });
+  const server = new TcpServer(
+    listener,
+    {
+      framing,
+      reply: typeof reply === "string" ? new TextEncoder().encode(reply) : reply,
+      echo,
+      maxMessageBytes,
+      idleTimeoutMs: idleTimeout,
+      lingerMs: lingerTimeout,
+    },
+    { maxConnections, drainTimeoutMs: drainTimeout },
+    onEvent,
+  );
+  signal?.addEventListener("abort", () => server.shutdown(), { once: true });
+  return server;
+}

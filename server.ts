@@ -1,0 +1,232 @@
+/**
+ * The lab's TCP server: accept a connection, receive one message, log it,
+ * reply `Thanks for connecting`, close; every connection on its own.
+ *
+ * Try it in two terminals:
+ *
+ * ```sh
+ * deno task server          # Listening on 0.0.0.0:8080
+ * deno task client          # Thanks for connecting
+ * ```
+ *
+ * Or straight from a URL:
+ *
+ * ```sh
+ * deno run --allow-net=0.0.0.0:8080 https://example.com/tcp/server.ts
+ * ```
+ *
+ * `--help` lists every flag. Exit codes: 0 after a clean shutdown (SIGINT or
+ * SIGTERM), 1 when it cannot listen (port in use, no permission), 2 for a
+ * wrong command line.
+ *
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+import {
+  formatEvent,
+  formatEventJson,
+  type Framing,
+  FRAMINGS,
+  serve,
+  type ServeOptions,
+  type ServerEvent,
+  toConsoleArgs,
+  toPlainText,
+} from "./lib/mod.ts";
+import {
+  EXIT_OK,
+  parseCount,
+  parseDuration,
+  parseFlags,
+  parsePort,
+  parseSize,
+  reportFailure,
+  UsageError,
+} from "./lib/_cli.ts";
+
+const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
+
+function printUsage(): void {
+  console.log(`TCP server ${denoJson.version}: the networking lab's server, production grade
+
+Usage: deno task server [-- flags]
+       deno run --allow-net=HOST:PORT server.ts [flags]
+
+Listening:
+  --host HOST            address to listen on (default 0.0.0.0; 127.0.0.1 for this
+                         machine only, :: or ::1 for IPv6)
+  -p, --port PORT        port, 0 for any free one (default 8080)
+  --backlog N            kernel queue of connections not yet accepted (default 4096)
+
+Messages:
+  --framing MODE         where a message ends (default chunk):
+                           chunk  whatever the first read returns (the lab)
+                           line   up to and including the first newline
+                           eof    until the client half-closes
+  --reply TEXT           the reply (default "Thanks for connecting")
+  --echo                 send each message back instead; streamed with --framing eof
+
+Limits:
+  --max-message SIZE     largest message, e.g. 4096, 64KiB, 1MiB (default 1MiB)
+  --idle-timeout TIME    close after this long with no byte moving, e.g. 500ms,
+                         30s, 2m; 0 for never (default 30s)
+  --max-connections N    most connections at once; past it, wait (default 1024)
+  --drain-timeout TIME   on SIGINT/SIGTERM, how long connections in flight get to
+                         finish (default 5s)
+
+Output:
+  --json                 one JSON object per event instead of readable lines
+  -q, --quiet            no log at all, errors only
+  -h, --help             this help
+  -V, --version          the version
+
+Examples:
+  deno task server
+  deno task server -- --port 9000        (widen the task's --allow-net to 0.0.0.0:9000)
+  deno run --allow-net=127.0.0.1:0 server.ts --host 127.0.0.1 --port 0 --echo --framing eof
+
+Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
+}
+
+/** Parses the command line into options for `serve`, or `"help"` / `"version"`. */
+function parseServerArgs(
+  args: string[],
+): { options: ServeOptions; json: boolean; quiet: boolean } | "help" | "version" {
+  const { values } = parseFlags(args, {
+    host: { type: "string" },
+    port: { type: "string", short: "p" },
+    backlog: { type: "string" },
+    framing: { type: "string" },
+    reply: { type: "string" },
+    echo: { type: "boolean" },
+    "max-message": { type: "string" },
+    "idle-timeout": { type: "string" },
+    "max-connections": { type: "string" },
+    "drain-timeout": { type: "string" },
+    json: { type: "boolean" },
+    quiet: { type: "boolean", short: "q" },
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "V" },
+  }, false);
+  if (values.help) return "help";
+  if (values.version) return "version";
+  const text = (name: string) => values[name] as string | undefined;
+  const options: ServeOptions = {};
+  if (text("host") !== undefined) {
+    if (text("host") === "") throw new UsageError(`Invalid host "": expected a name or address`);
+    // Accept the bracketed form people copy from URLs: [::1]
+    options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
+  }
+  if (text("port") !== undefined) options.port = parsePort(text("port")!, 0);
+  if (text("backlog") !== undefined) options.backlog = parseCount(text("backlog")!, "backlog", 1);
+  if (text("framing") !== undefined) {
+    if (!FRAMINGS.includes(text("framing") as Framing)) {
+      throw new UsageError(
+        `Invalid framing "${text("framing")}": expected one of ${FRAMINGS.join(", ")}`,
+      );
+    }
+    options.framing = text("framing") as Framing;
+  }
+  if (values.echo && text("reply") !== undefined) {
+    throw new UsageError(`Flags "--echo" and "--reply" cannot be used together`);
+  }
+  if (text("reply") !== undefined) options.reply = text("reply");
+  if (values.echo) options.echo = true;
+  if (text("max-message") !== undefined) {
+    options.maxMessageBytes = parseSize(text("max-message")!, "maximum message size");
+  }
+  if (text("idle-timeout") !== undefined) {
+    options.idleTimeout = parseDuration(text("idle-timeout")!, "idle timeout");
+  }
+  if (text("max-connections") !== undefined) {
+    options.maxConnections = parseCount(text("max-connections")!, "maximum connections", 1);
+  }
+  if (text("drain-timeout") !== undefined) {
+    options.drainTimeout = parseDuration(text("drain-timeout")!, "drain timeout");
+  }
+  if (values.json && values.quiet) {
+    throw new UsageError(`Flags "--json" and "--quiet" cannot be used together`);
+  }
+  return { options, json: values.json === true, quiet: values.quiet === true };
+}
+
+/**
+ * Chooses how events reach the terminal. Colour only on a terminal (Deno
+ * drops `%c` styles under NO_COLOR); otherwise plain synchronous writes,
+ * which keep lines whole and in order, and cost less than `console.log`.
+ */
+function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => void {
+  if (quiet) return () => {};
+  const encoder = new TextEncoder();
+  let broken = false;
+  const writeLine = (line: string) => {
+    if (broken) return;
+    try {
+      const bytes = encoder.encode(line + "\n");
+      let offset = 0;
+      while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
+    } catch {
+      // stdout was closed (`| head`): keep serving, stop logging.
+      broken = true;
+    }
+  };
+  if (json) return (event) => writeLine(formatEventJson(event));
+  const color = Deno.stdout.isTerminal() && !Deno.noColor;
+  return (event) => {
+    const segments = formatEvent(event);
+    if (!segments) return;
+    if (color) console.log(...toConsoleArgs(segments));
+    else writeLine(toPlainText(segments));
+  };
+}
+
+/** Runs the server until SIGINT or SIGTERM; resolves to the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseServerArgs(args);
+  } catch (error) {
+    return reportFailure(error, USAGE_HINT);
+  }
+  if (parsed === "help") {
+    printUsage();
+    return EXIT_OK;
+  }
+  if (parsed === "version") {
+    console.log(denoJson.version);
+    return EXIT_OK;
+  }
+  const { options, json, quiet } = parsed;
+  let server;
+  try {
+    server = serve({ ...options, onEvent: createLogger(json, quiet) });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
+      return reportFailure(error, USAGE_HINT);
+    }
+    const hostname = options.hostname ?? "0.0.0.0";
+    const address = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${
+      options.port ?? 8080
+    }`;
+    const detail = error instanceof Deno.errors.AddrInUse
+      ? "the port is already in use"
+      : error.message.charAt(0).toLowerCase() + error.message.slice(1);
+    return reportFailure(new Error(`Cannot listen on "${address}": ${detail}`), USAGE_HINT);
+  }
+  // First signal: drain and stop. A second one: stop now.
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) Deno.exit(130);
+    stopping = true;
+    server.shutdown();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  return EXIT_OK;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
