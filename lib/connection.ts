@@ -40,7 +40,8 @@ const LINGER_MAX_BYTES = 256 * 1024;
 /** Lingering discards what it reads, so every connection can share one buffer. */
 const discardBuffer = new Uint8Array(READ_CHUNK_BYTES);
 
-function isPeerGone(error: unknown): boolean {
+/** Whether an I/O error means the peer reset or left, rather than a local fault. */
+export function isPeerGone(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
     error instanceof Deno.errors.BrokenPipe ||
     error instanceof Deno.errors.ConnectionAborted ||

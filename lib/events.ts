@@ -123,13 +123,19 @@ export interface CloseEvent extends ConnectionEventBase {
   error?: string;
 }
 
-/** Accepting failed, typically because file descriptors ran out. */
+/**
+ * Accepting failed: either one client reset its connection while it waited
+ * in the backlog (`peerGone`), or the server cannot accept at all for now,
+ * typically because file descriptors ran out.
+ */
 export interface AcceptErrorEvent extends EventBase {
   /** The event's kind. */
   type: "accept-error";
   /** What the operating system said. */
   error: string;
-  /** How long the server waits before it accepts again. */
+  /** The client left before it was accepted; nothing is wrong with the server. */
+  peerGone: boolean;
+  /** How long the server waits before it accepts again; 0 when `peerGone`. */
   retryInMs: number;
 }
 

@@ -162,6 +162,9 @@ export function formatEvent(
       return [{ text: event.peer, style: "bold" }, { text: `: ${detail}`, style }];
     }
     case "accept-error":
+      if (event.peerGone) {
+        return [{ text: `A client left before it was accepted: ${event.error}`, style: "yellow" }];
+      }
       return [{
         text: `Cannot accept connections: ${event.error}; retrying in ${
           formatDuration(event.retryInMs)

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { Connection, type ConnectionSettings } from "./connection.ts";
+import { Connection, type ConnectionSettings, isPeerGone } from "./connection.ts";
 import type { ServerEvent, ServerStats } from "./events.ts";
 import { type Framing, FRAMINGS } from "./framing.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
@@ -254,6 +254,18 @@ export class TcpServer implements AsyncDisposable {
         conn = await this.#listener.accept();
       } catch (error) {
         if (this.#closing) break; // the listener was closed by shutdown()
+        const text = error instanceof Error ? error.message : String(error);
+        if (isPeerGone(error)) {
+          // A client reset while it waited in the backlog: its loss, not ours.
+          this.#emit({
+            type: "accept-error",
+            time: Date.now(),
+            error: text,
+            peerGone: true,
+            retryInMs: 0,
+          });
+          continue;
+        }
         failures++;
         backoffMs = Math.min(Math.max(backoffMs * 2, ACCEPT_BACKOFF_MIN_MS), ACCEPT_BACKOFF_MAX_MS);
         // Report the first failure of a run only: the cause (usually no free
@@ -262,7 +274,8 @@ export class TcpServer implements AsyncDisposable {
           this.#emit({
             type: "accept-error",
             time: Date.now(),
-            error: error instanceof Error ? error.message : String(error),
+            error: text,
+            peerGone: false,
             retryInMs: backoffMs,
           });
         } else {

@@ -1,0 +1,263 @@
+/**
+ * Test helpers: a raw socket peer, an event recorder, and a way to run the
+ * entry scripts as the user would.
+ *
+ * @module
+ */
+
+import type { ServerEvent } from "../lib/mod.ts";
+
+export const encoder = new TextEncoder();
+export const decoder = new TextDecoder();
+
+/** Whether this test run may spawn processes (`deno test --allow-net` alone may not). */
+export const canSpawn = (await Deno.permissions.query({ name: "run" })).state === "granted" &&
+  (await Deno.permissions.query({ name: "read" })).state === "granted";
+
+/** Whether a program is on PATH, for interoperability tests that need it. */
+export async function hasProgram(name: string): Promise<boolean> {
+  if (!canSpawn) return false;
+  try {
+    const { success } = await new Deno.Command("sh", {
+      args: ["-c", `command -v ${name}`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads until EOF. */
+export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  while (true) {
+    const count = await conn.read(buffer);
+    if (count === null) break;
+    chunks.push(buffer.slice(0, count));
+  }
+  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return all;
+}
+
+/** Writes every byte. */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
+}
+
+/** Connects to a loopback port. */
+export function connect(port: number, hostname = "127.0.0.1"): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname, port });
+}
+
+/**
+ * Collects a server's events and lets a test await the next one that
+ * matches, instead of sleeping.
+ */
+export class EventRecorder {
+  readonly events: ServerEvent[] = [];
+  #waiters: { match: (event: ServerEvent) => boolean; resolve: (event: ServerEvent) => void }[] =
+    [];
+
+  /** Pass this as `onEvent`. */
+  readonly record = (event: ServerEvent): void => {
+    this.events.push(event);
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!waiter.match(event)) return true;
+      waiter.resolve(event);
+      return false;
+    });
+  };
+
+  /** Resolves with the first event, past or future, that matches. */
+  waitFor<T extends ServerEvent["type"]>(
+    type: T,
+    match: (event: Extract<ServerEvent, { type: T }>) => boolean = () => true,
+  ): Promise<Extract<ServerEvent, { type: T }>> {
+    const test = (event: ServerEvent) =>
+      event.type === type && match(event as Extract<ServerEvent, { type: T }>);
+    const seen = this.events.find(test);
+    if (seen) return Promise.resolve(seen as Extract<ServerEvent, { type: T }>);
+    return new Promise((resolve) => {
+      this.#waiters.push({
+        match: test,
+        resolve: resolve as (event: ServerEvent) => void,
+      });
+    });
+  }
+
+  /** Resolves once `count` events of a type have been seen. */
+  async waitForCount(type: ServerEvent["type"], count: number): Promise<void> {
+    while (this.ofType(type).length < count) {
+      await new Promise<void>((resolve) => {
+        this.#waiters.push({ match: (event) => event.type === type, resolve: () => resolve() });
+      });
+    }
+  }
+
+  /** The events of one type so far. */
+  ofType<T extends ServerEvent["type"]>(type: T): Extract<ServerEvent, { type: T }>[] {
+    return this.events.filter((event) => event.type === type) as Extract<
+      ServerEvent,
+      { type: T }
+    >[];
+  }
+}
+
+const root = new URL("../", import.meta.url);
+
+/** A line-by-line reader of a child's output. */
+export class LineReader {
+  #reader: ReadableStreamDefaultReader<string>;
+  #buffer = "";
+  /** Every line read so far. */
+  readonly lines: string[] = [];
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  /** The next line, or `null` at EOF. */
+  async next(): Promise<string | null> {
+    while (!this.#buffer.includes("\n")) {
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        if (this.#buffer === "") return null;
+        const rest = this.#buffer;
+        this.#buffer = "";
+        this.lines.push(rest);
+        return rest;
+      }
+      this.#buffer += value;
+    }
+    const index = this.#buffer.indexOf("\n");
+    const line = this.#buffer.slice(0, index);
+    this.#buffer = this.#buffer.slice(index + 1);
+    this.lines.push(line);
+    return line;
+  }
+
+  /** Reads lines until one matches; throws at EOF. */
+  async until(match: (line: string) => boolean): Promise<string> {
+    while (true) {
+      const line = await this.next();
+      if (line === null) {
+        throw new Error(`Output ended before the expected line; got:\n${this.lines.join("\n")}`);
+      }
+      if (match(line)) return line;
+    }
+  }
+
+  /** Reads the rest of the output. */
+  async rest(): Promise<string[]> {
+    while ((await this.next()) !== null) { /* collect */ }
+    return this.lines;
+  }
+}
+
+/** Runs `deno run` on one of the entry scripts and collects its output. */
+export async function runScript(
+  script: "server.ts" | "client.ts",
+  args: string[],
+  options: { permissions?: string[]; stdin?: Uint8Array; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+  const { permissions = ["--allow-net=127.0.0.1,[::1],0.0.0.0"], stdin, env } = options;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...permissions, new URL(script, root).pathname, ...args],
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  if (stdin) {
+    const writer = child.stdin.getWriter();
+    await writer.write(stdin);
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  return { code, stdout, stderr: decoder.decode(stderr) };
+}
+
+/** A server started as its own process, with its readable or JSON log. */
+export interface ServerProcess extends AsyncDisposable {
+  port: number;
+  child: Deno.ChildProcess;
+  stdout: LineReader;
+  /** Sends a signal and resolves to the exit code and the rest of the log. */
+  stop(signal?: Deno.Signal): Promise<{ code: number; lines: string[]; stderr: string }>;
+}
+
+/** Starts `server.ts` on a free loopback port and waits for its listening line. */
+export async function startServer(
+  args: string[] = [],
+  options: { shell?: string } = {},
+): Promise<ServerProcess> {
+  const script = new URL("server.ts", root).pathname;
+  const denoArgs = [
+    "run",
+    "--no-prompt",
+    "--allow-net=127.0.0.1,[::1],0.0.0.0",
+    script,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    ...args,
+  ];
+  // A shell prefix such as `ulimit -n 256;` sets limits for the server alone.
+  const command = options.shell
+    ? new Deno.Command("sh", {
+      args: ["-c", `${options.shell} exec "$0" "$@"`, Deno.execPath(), ...denoArgs],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    })
+    : new Deno.Command(Deno.execPath(), {
+      args: denoArgs,
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    });
+  const child = command.spawn();
+  const stdout = new LineReader(child.stdout);
+  const stderrText = new Response(child.stderr).text();
+  const listening = await stdout.until((line) =>
+    line.startsWith("Listening on ") || line.includes('"event":"listening"')
+  ).catch(async (error) => {
+    throw new Error(`${error.message}\nstderr: ${await stderrText}`);
+  });
+  const port = Number(
+    listening.startsWith("{")
+      ? JSON.parse(listening).address.split(":").pop()
+      : listening.split(":").pop(),
+  );
+  let stopped: Promise<{ code: number; lines: string[]; stderr: string }> | undefined;
+  const stop = (signal: Deno.Signal = "SIGTERM") => {
+    stopped ??= (async () => {
+      try {
+        child.kill(signal);
+      } catch { /* already exited */ }
+      const lines = await stdout.rest();
+      const { code } = await child.status;
+      return { code, lines, stderr: await stderrText };
+    })();
+    return stopped;
+  };
+  return {
+    port,
+    child,
+    stdout,
+    stop,
+    async [Symbol.asyncDispose]() {
+      await stop("SIGKILL");
+    },
+  };
+}
