@@ -38,15 +38,21 @@ export function parseFlags<T extends Options>(
     const code = (error as { code?: string }).code;
     const message = error instanceof Error ? error.message : String(error);
     const quoted = message.match(/'([^']+)'/)?.[1] ?? "";
+    // parseArgs quotes an option as '-p, --port <value>': name it as typed in full.
+    const flag = quoted.match(/--[\w-]+/)?.[0] ?? quoted;
     switch (code) {
       case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
         throw new UsageError(`Unknown flag "${quoted}"`);
       case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
-        throw new UsageError(
-          message.includes("argument missing")
-            ? `Flag "${quoted.split(" ")[0]}" needs a value`
-            : `Flag "${quoted.split(" ")[0]}" takes no value`,
-        );
+        if (message.includes("argument missing")) {
+          throw new UsageError(`Flag "${flag}" needs a value`);
+        }
+        if (message.includes("ambiguous")) {
+          throw new UsageError(
+            `Flag "${flag}" needs a value; for one that starts with "-", write ${flag}=VALUE`,
+          );
+        }
+        throw new UsageError(`Flag "${flag}" takes no value`);
       case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
         throw new UsageError(`Unexpected argument "${quoted}"`);
       default:

@@ -1,0 +1,351 @@
+import assert from "node:assert/strict";
+import denoJson from "../deno.json" with { type: "json" };
+import {
+  canSpawn,
+  connect,
+  decoder,
+  encoder,
+  readAll,
+  runScript,
+  startServer,
+  writeAll,
+} from "./_helpers.ts";
+
+const ignore = !canSpawn;
+
+/** Asserts a failed run printed one error line and maybe a hint, and no stack trace. */
+function assertOneLineError(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trimEnd().split("\n");
+  assert.match(lines[0], /^error: /, stderr);
+  assert.match(lines[0], pattern);
+  assert.ok(lines.length <= 2, `more than an error and a hint:\n${stderr}`);
+  assert.doesNotMatch(stderr, /^\s+at /m, "a stack trace reached the user");
+}
+
+Deno.test({
+  name: "server.ts and client.ts with no flags reproduce the lab's exchange word for word",
+  ignore,
+  async fn() {
+    await using server = await startServer();
+    const client = await runScript("client.ts", ["--port", String(server.port)]);
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
+    assert.equal(client.stderr, "");
+    const got = await server.stdout.until((line) => line.startsWith("Got connection from"));
+    assert.match(got, /^Got connection from 127\.0\.0\.1:\d+$/);
+    assert.equal(await server.stdout.next(), "Hai from client");
+    const { code, lines } = await server.stop("SIGTERM");
+    assert.equal(code, 0);
+    assert.match(lines.at(-1)!, /^Served 1 connection \(1 message\), 15 bytes in, 21 bytes out/);
+  },
+});
+
+Deno.test({
+  name: "client.ts sends piped standard input byte for byte",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--framing", "eof", "--echo"]);
+    const input = new Uint8Array([...encoder.encode("line one\nline two\n"), 0x00, 0xff]);
+    const client = await runScript("client.ts", ["--port", String(server.port)], { stdin: input });
+    assert.equal(client.code, 0, client.stderr);
+    assert.deepEqual(client.stdout, input);
+  },
+});
+
+Deno.test({
+  name: "client.ts takes the message as an argument or with --message",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--echo"]);
+    const port = String(server.port);
+    const positional = await runScript("client.ts", ["--port", port, "hello", "there"]);
+    assert.equal(decoder.decode(positional.stdout), "hello there");
+    const flag = await runScript("client.ts", ["--port", port, "-m", "from a flag"]);
+    assert.equal(decoder.decode(flag.stdout), "from a flag");
+  },
+});
+
+Deno.test({
+  name: "client.ts --json prints the reply, byte counts and timings",
+  ignore,
+  async fn() {
+    await using server = await startServer();
+    const client = await runScript("client.ts", ["--port", String(server.port), "--json"]);
+    assert.equal(client.code, 0, client.stderr);
+    const result = JSON.parse(decoder.decode(client.stdout));
+    assert.equal(result.reply, "Thanks for connecting");
+    assert.equal(result.bytesSent, 15);
+    assert.equal(result.bytesReceived, 21);
+    assert.equal(result.remote, `127.0.0.1:${server.port}`);
+    for (const key of ["connectMs", "firstByteMs", "totalMs"]) {
+      assert.equal(typeof result[key], "number", key);
+    }
+  },
+});
+
+Deno.test({
+  name: "client.ts exits 1 with one line when the connection is refused",
+  ignore,
+  async fn() {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    const client = await runScript("client.ts", ["--port", String(port)]);
+    assert.equal(client.code, 1);
+    assertOneLineError(
+      client.stderr,
+      new RegExp(`Cannot connect to "127\\.0\\.0\\.1:${port}": connection refused`),
+    );
+  },
+});
+
+Deno.test({
+  name: "server.ts exits 1 naming the port when it is in use",
+  ignore,
+  async fn() {
+    await using first = await startServer();
+    const second = await runScript("server.ts", ["--host", "127.0.0.1", "--port", `${first.port}`]);
+    assert.equal(second.code, 1);
+    assertOneLineError(
+      second.stderr,
+      new RegExp(`Cannot listen on "127\\.0\\.0\\.1:${first.port}": the port is already in use`),
+    );
+  },
+});
+
+Deno.test({
+  name: "a missing permission names the --allow-net flag to add",
+  ignore,
+  async fn() {
+    const server = await runScript("server.ts", ["--host", "127.0.0.1", "--port", "0"], {
+      permissions: ["--allow-net=127.0.0.1:1"],
+    });
+    assert.equal(server.code, 1);
+    assertOneLineError(
+      server.stderr,
+      /Network access to "127\.0\.0\.1:0" is not allowed: run with --allow-net=127\.0\.0\.1:0$/,
+    );
+    const client = await runScript("client.ts", ["--port", "9"], {
+      permissions: ["--allow-net=127.0.0.1:8080"],
+    });
+    assert.equal(client.code, 1);
+    assertOneLineError(client.stderr, /run with --allow-net=127\.0\.0\.1:9$/);
+  },
+});
+
+const badServerFlags: [string[], RegExp][] = [
+  [["--port", "70000"], /Invalid port "70000"/],
+  [["--port", "abc"], /Invalid port "abc"/],
+  [["--port"], /Flag "--port" needs a value/],
+  [["--bogus"], /Unknown flag "--bogus"/],
+  [["--idle-timeout=-5"], /Invalid idle timeout "-5"/],
+  [["--drain-timeout", "soon"], /Invalid drain timeout "soon"/],
+  [["--max-message", "0"], /Invalid maximum message size "0"/],
+  [["--max-connections=-1"], /Invalid maximum connections "-1"/],
+  [["--backlog", "1.5"], /Invalid backlog "1\.5"/],
+  [["--framing", "words"], /Invalid framing "words": expected one of chunk, line, eof/],
+  [["--echo", "--reply", "x"], /cannot be used together/],
+  [["--json", "--quiet"], /cannot be used together/],
+  [["--echo=yes"], /Flag "--echo" takes no value/],
+  [["stray"], /Unexpected argument "stray"/],
+  [["--host="], /Invalid host ""/],
+];
+
+Deno.test({
+  name: "server.ts rejects each bad flag with one line and exit code 2",
+  ignore,
+  async fn() {
+    for (const [args, pattern] of badServerFlags) {
+      const { code, stderr } = await runScript("server.ts", args);
+      assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+      assertOneLineError(stderr, pattern);
+      assert.match(stderr, /--help/);
+    }
+  },
+});
+
+const badClientFlags: [string[], RegExp][] = [
+  [["--port", "0"], /Invalid port "0": expected a whole number from 1 to 65535/],
+  [["--port", "70000"], /Invalid port "70000"/],
+  [["-p", "abc"], /Invalid port "abc"/],
+  [["--timeout=-1s"], /Invalid timeout "-1s"/],
+  [["--timeout", "-1s"], /Flag "--timeout" needs a value; for one that starts with "-", write/],
+  [["--connect-timeout", "fast"], /Invalid connect timeout "fast"/],
+  [["--max-reply", "0"], /Invalid maximum reply size "0"/],
+  [["--unknown"], /Unknown flag "--unknown"/],
+  [["-m", "a", "b"], /not both/],
+];
+
+Deno.test({
+  name: "client.ts rejects each bad flag with one line and exit code 2",
+  ignore,
+  async fn() {
+    for (const [args, pattern] of badClientFlags) {
+      const { code, stderr } = await runScript("client.ts", args);
+      assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+      assertOneLineError(stderr, pattern);
+    }
+  },
+});
+
+Deno.test({
+  name: "--help lists every flag and --version prints the version",
+  ignore,
+  async fn() {
+    const serverHelp = decoder.decode((await runScript("server.ts", ["--help"])).stdout);
+    for (
+      const flag of [
+        "--host",
+        "--port",
+        "--backlog",
+        "--framing",
+        "--reply",
+        "--echo",
+        "--max-message",
+        "--idle-timeout",
+        "--max-connections",
+        "--drain-timeout",
+        "--json",
+        "--quiet",
+        "--version",
+      ]
+    ) assert.ok(serverHelp.includes(flag), `server --help lacks ${flag}`);
+    const clientHelp = decoder.decode((await runScript("client.ts", ["-h"])).stdout);
+    for (
+      const flag of [
+        "--host",
+        "--port",
+        "--message",
+        "--connect-timeout",
+        "--timeout",
+        "--max-reply",
+        "--json",
+      ]
+    ) assert.ok(clientHelp.includes(flag), `client --help lacks ${flag}`);
+    for (const script of ["server.ts", "client.ts"] as const) {
+      const { code, stdout } = await runScript(script, ["--version"]);
+      assert.equal(code, 0);
+      assert.equal(decoder.decode(stdout).trim(), denoJson.version);
+    }
+  },
+});
+
+Deno.test({
+  name: "server.ts and client.ts talk over IPv6",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--host", "::1"]);
+    const client = await runScript("client.ts", ["--host", "::1", "--port", `${server.port}`]);
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
+    assert.match(
+      await server.stdout.until((line) => line.startsWith("Got connection")),
+      /^Got connection from \[::1\]:\d+$/,
+    );
+  },
+});
+
+Deno.test({
+  name: "server.ts --json writes one JSON object per event, summary last",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--json"]);
+    const client = await runScript("client.ts", ["--port", String(server.port)]);
+    assert.equal(client.code, 0);
+    await server.stdout.until((line) => line.includes('"event":"close"'));
+    const { code, lines } = await server.stop("SIGINT");
+    assert.equal(code, 0);
+    const events = lines.map((line) => JSON.parse(line));
+    assert.deepEqual(
+      events.map((event) => event.event),
+      ["listening", "connection", "message", "reply", "close", "shutdown", "summary"],
+    );
+    for (const event of events) assert.ok(!Number.isNaN(Date.parse(event.time)));
+    const message = events[2];
+    assert.equal(message.message, "Hai from client");
+    assert.match(message.peer, /^127\.0\.0\.1:\d+$/);
+    assert.equal(events.at(-1).connections, 1);
+    assert.equal(events.at(-1).bytesOut, 21);
+  },
+});
+
+const hostile = new Uint8Array([
+  ...encoder.encode("\x1b[2J\x1b]0;owned\x07"),
+  0x00,
+  0xff,
+  0xfe,
+  ...encoder.encode("%c%s\u202e\n"),
+]);
+
+Deno.test({
+  name: "server.ts never prints a peer's control bytes raw, readable or JSON",
+  ignore,
+  async fn() {
+    for (const json of [false, true]) {
+      await using server = await startServer(json ? ["--json"] : []);
+      await using conn = await connect(server.port);
+      await writeAll(conn, hostile);
+      await readAll(conn);
+      conn.close();
+      const { lines } = await server.stop();
+      const output = lines.join("\n");
+      // deno-lint-ignore no-control-regex
+      assert.doesNotMatch(output, /[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f\u202e]/);
+      assert.ok(output.includes(json ? "\\\\x1b[2J" : "\\x1b[2J\\x1b]0;owned\\x07\\x00\\xff\\xfe"));
+      if (json) { for (const line of lines) JSON.parse(line); }
+    }
+  },
+});
+
+Deno.test({
+  name: "server.ts drains on SIGTERM: a reply in flight arrives, then it exits 0",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--framing", "eof", "--echo", "--json"]);
+    await using conn = await connect(server.port);
+    await writeAll(conn, encoder.encode("started before "));
+    await server.stdout.until((line) => line.includes('"event":"connection"'));
+    server.child.kill("SIGTERM");
+    await server.stdout.until((line) => line.includes('"event":"shutdown"'));
+    await writeAll(conn, encoder.encode("the signal"));
+    await conn.closeWrite();
+    assert.equal(decoder.decode(await readAll(conn)), "started before the signal");
+    const { code, lines } = await server.stop();
+    assert.equal(code, 0);
+    const summary = JSON.parse(lines.at(-1)!);
+    assert.equal(summary.event, "summary");
+    assert.equal(summary.connections, 1);
+    assert.equal(summary.closedAtShutdown, 0);
+  },
+});
+
+Deno.test({
+  name: "server.ts survives running out of file descriptors and serves again",
+  ignore,
+  async fn() {
+    // 64 descriptors: the runtime needs some, so a few dozen clients exhaust them.
+    await using server = await startServer(["--idle-timeout", "0"], { shell: "ulimit -n 64;" });
+    const held: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 80; i++) held.push(await connect(server.port));
+      const failure = await server.stdout.until((line) =>
+        line.startsWith("Cannot accept connections")
+      );
+      assert.match(failure, /Too many open files/);
+    } finally {
+      for (const conn of held) conn.close();
+    }
+    await server.stdout.until((line) => line.startsWith("Accepting connections again"));
+    const client = await runScript("client.ts", ["--port", String(server.port)]);
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
+    const { code, lines } = await server.stop();
+    assert.equal(code, 0);
+    // One line when accepting starts to fail and one when it works again,
+    // however many attempts failed in between.
+    const failed = lines.filter((line) => line.startsWith("Cannot accept"));
+    const resumed = lines.filter((line) => line.startsWith("Accepting connections again"));
+    assert.ok(failed.length >= 1);
+    assert.equal(failed.length, resumed.length, lines.join("\n"));
+  },
+});
