@@ -5,6 +5,7 @@ import {
   connect,
   decoder,
   encoder,
+  hasProgram,
   readAll,
   runScript,
   startServer,
@@ -347,5 +348,45 @@ Deno.test({
     const resumed = lines.filter((line) => line.startsWith("Accepting connections again"));
     assert.ok(failed.length >= 1);
     assert.equal(failed.length, resumed.length, lines.join("\n"));
+  },
+});
+
+/** Runs the server on a pseudo-terminal (util-linux `script`) until its listening line. */
+async function listeningLineOnTerminal(env: Record<string, string>): Promise<string> {
+  const server = new URL("../server.ts", import.meta.url).pathname;
+  // `timeout` bounds the server even if the terminal's hangup never reaches it.
+  const command = `timeout 20 '${Deno.execPath()}' run --no-prompt ` +
+    `--allow-net=127.0.0.1 '${server}' --host 127.0.0.1 --port 0`;
+  const child = new Deno.Command("script", {
+    args: ["-qfec", command, "/dev/null"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+    env,
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!output.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    output += value;
+  }
+  child.kill("SIGTERM");
+  await reader.cancel();
+  await child.stdin.close();
+  await child.status;
+  return output;
+}
+
+Deno.test({
+  name: "server.ts colours its log on a terminal, and not under NO_COLOR",
+  ignore: !(await hasProgram("script")),
+  async fn() {
+    const coloured = await listeningLineOnTerminal({ TERM: "xterm" });
+    assert.match(coloured, /Listening on/);
+    assert.ok(coloured.includes("\x1b["), "no colour on a terminal");
+    const plain = await listeningLineOnTerminal({ TERM: "xterm", NO_COLOR: "1" });
+    assert.match(plain, /Listening on/);
+    assert.ok(!plain.includes("\x1b["), "colour under NO_COLOR");
   },
 });
