@@ -174,7 +174,7 @@ export async function runScript(
     stdin: stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
+    env,
   }).spawn();
   if (stdin) {
     const writer = child.stdin.getWriter();
@@ -217,13 +217,11 @@ export async function startServer(
       args: ["-c", `${options.shell} exec "$0" "$@"`, Deno.execPath(), ...denoArgs],
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
     })
     : new Deno.Command(Deno.execPath(), {
       args: denoArgs,
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
     });
   const child = command.spawn();
   const stdout = new LineReader(child.stdout);

@@ -355,7 +355,9 @@ Deno.test({
 async function listeningLineOnTerminal(env: Record<string, string>): Promise<string> {
   const server = new URL("../server.ts", import.meta.url).pathname;
   // `timeout` bounds the server even if the terminal's hangup never reaches it.
-  const command = `timeout 20 '${Deno.execPath()}' run --no-prompt ` +
+  // `env -u` drops a NO_COLOR inherited from whoever runs the tests.
+  const command = `env -u NO_COLOR ${env.NO_COLOR ? "NO_COLOR=1 " : ""}` +
+    `timeout 20 '${Deno.execPath()}' run --no-prompt ` +
     `--allow-net=127.0.0.1 '${server}' --host 127.0.0.1 --port 0`;
   const child = new Deno.Command("script", {
     args: ["-qfec", command, "/dev/null"],
