@@ -49,6 +49,9 @@ until the server closes; the reply goes to stdout unchanged.
                            0 for never (default 10s)
   --timeout TIME           give up when nothing has moved for this long (default 30s)
   --max-reply SIZE         longest reply accepted, e.g. 64KiB, 16MiB (default 16MiB)
+  --no-half-close          keep sending open after the message, for peers that hang
+                           up on a half-close (an interactive nc -l); the reply then
+                           ends when the server closes
   --json                   print a JSON result (reply, bytes, timings) instead
   -h, --help               this help
   -V, --version            the version
@@ -82,6 +85,7 @@ function parseClientArgs(
     "connect-timeout": { type: "string" },
     timeout: { type: "string" },
     "max-reply": { type: "string" },
+    "no-half-close": { type: "boolean" },
     json: { type: "boolean" },
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
@@ -110,6 +114,7 @@ function parseClientArgs(
   if (text("max-reply") !== undefined) {
     options.maxReplyBytes = parseSize(text("max-reply")!, "maximum reply size");
   }
+  if (values["no-half-close"]) options.halfClose = false;
   return { options, json: values.json === true };
 }
 
@@ -174,6 +179,15 @@ export async function main(args: string[]): Promise<number> {
     const result = await sendMessage({ ...options, output });
     await endLine();
     if (json) printJson(result);
+    else if (result.bytesReceived === 0) {
+      // Not a failure (the exchange completed), but easy to mistake for one.
+      console.error(
+        `note: "${result.remoteAddress}" closed the connection without a reply` +
+          (options.halfClose === false
+            ? ""
+            : "; if it hangs up on a half-close, try --no-half-close"),
+      );
+    }
     return EXIT_OK;
   } catch (error) {
     await endLine();

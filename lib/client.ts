@@ -37,6 +37,14 @@ export interface SendMessageOptions {
    */
   message?: string | Uint8Array | ReadableStream<Uint8Array>;
   /**
+   * Half-close after sending, which tells the server the message is complete.
+   * Turn it off for peers that hang up on a half-close, such as an
+   * interactive `nc -l`; the reply then ends only when the server closes.
+   *
+   * @default {true}
+   */
+  halfClose?: boolean;
+  /**
    * Give up connecting after this many milliseconds. `0` means no timeout.
    *
    * @default {10000}
@@ -152,10 +160,12 @@ function withContext(error: unknown, context: string): Error {
 function sendAll(
   conn: Deno.Conn,
   message: Uint8Array | ReadableStream<Uint8Array>,
+  halfClose: boolean,
   onProgress: (count: number) => void,
 ): { done: Promise<void>; cancel(): void } {
+  const finish = () => halfClose ? conn.closeWrite() : Promise.resolve();
   if (message instanceof Uint8Array) {
-    const done = writeAll(conn, message, onProgress).then(() => conn.closeWrite());
+    const done = writeAll(conn, message, onProgress).then(finish);
     return { done, cancel() {} };
   }
   const reader = message.getReader();
@@ -166,7 +176,7 @@ function sendAll(
       onProgress(0);
       await writeAll(conn, value, onProgress);
     }
-    await conn.closeWrite();
+    await finish();
   };
   return {
     done: pump().finally(() => reader.releaseLock()),
@@ -199,6 +209,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     hostname = "127.0.0.1",
     port = 8080,
     message = DEFAULT_MESSAGE,
+    halfClose = true,
     connectTimeout = 10_000,
     replyTimeout = 30_000,
     maxReplyBytes = 16 * 1024 * 1024,
@@ -233,6 +244,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
   const sending = sendAll(
     conn,
     typeof message === "string" ? new TextEncoder().encode(message) : message,
+    halfClose,
     (count) => {
       bytesSent += count;
       idle.touch();

@@ -101,6 +101,30 @@ Deno.test({
 });
 
 Deno.test({
+  name: "client.ts notes on stderr when the server closes without a reply",
+  ignore,
+  async fn() {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    const serverSide = (async () => {
+      const conn = await listener.accept();
+      await readAll(conn); // the whole message, up to the client's half-close
+      conn.close();
+    })();
+    const client = await runScript("client.ts", ["--port", String(port)]);
+    await serverSide;
+    assert.equal(client.code, 0);
+    assert.equal(client.stdout.length, 0);
+    assert.match(
+      client.stderr,
+      new RegExp(
+        `^note: "127\\.0\\.0\\.1:${port}" closed the connection without a reply; .*--no-half-close\n$`,
+      ),
+    );
+  },
+});
+
+Deno.test({
   name: "server.ts exits 1 naming the port when it is in use",
   ignore,
   async fn() {

@@ -124,3 +124,19 @@ Deno.test("sendMessage() stops at the reply limit", async () => {
     /over the limit of 100 bytes/,
   );
 });
+
+Deno.test("sendMessage() with halfClose off leaves the sending side open", async () => {
+  const recorder = new EventRecorder();
+  await using server = serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    framing: "eof",
+    idleTimeout: 100,
+    onEvent: recorder.record,
+  });
+  // An eof-framed server never sees the end of this message: it closes at
+  // its idle timeout, without a reply.
+  const result = await sendMessage({ port: server.addr.port, halfClose: false });
+  assert.equal(result.bytesReceived, 0);
+  assert.equal((await recorder.waitFor("close")).reason, "idle");
+});
