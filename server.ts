@@ -24,6 +24,7 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import {
+  createAccessPolicy,
   formatEvent,
   formatEventJson,
   type Framing,
@@ -75,6 +76,11 @@ Limits:
   --drain-timeout TIME   on SIGINT/SIGTERM, how long connections in flight get to
                          finish (default 5s)
 
+Access (repeatable or comma-separated; IPv4 and IPv6 addresses and CIDR ranges):
+  --allow RANGES         only these may connect, e.g. 127.0.0.1,10.0.0.0/8,::1
+  --deny RANGES          these may not, even if allowed; refused clients are
+                         closed at once, unanswered, and logged
+
 Output:
   --json                 one JSON object per event instead of readable lines
   -q, --quiet            no log at all, errors only
@@ -85,6 +91,7 @@ Examples:
   deno task server
   deno task server -- --port 9000        (widen the task's --allow-net to 0.0.0.0:9000)
   deno run --allow-net=127.0.0.1:0 server.ts --host 127.0.0.1 --port 0 --echo --framing eof
+  deno task server -- --allow 127.0.0.0/8,::1 --deny 127.0.0.2
 
 Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
 }
@@ -104,6 +111,8 @@ function parseServerArgs(
     "idle-timeout": { type: "string" },
     "max-connections": { type: "string" },
     "drain-timeout": { type: "string" },
+    allow: { type: "string", multiple: true },
+    deny: { type: "string", multiple: true },
     json: { type: "boolean" },
     quiet: { type: "boolean", short: "q" },
     help: { type: "boolean", short: "h" },
@@ -144,6 +153,16 @@ function parseServerArgs(
   }
   if (text("drain-timeout") !== undefined) {
     options.drainTimeout = parseDuration(text("drain-timeout")!, "drain timeout");
+  }
+  for (const name of ["allow", "deny"] as const) {
+    const rules = values[name] as string[] | undefined;
+    if (rules === undefined) continue;
+    try {
+      createAccessPolicy({ [name]: rules });
+    } catch (error) {
+      throw new UsageError(`--${name}: ${(error as Error).message}`);
+    }
+    options[name] = rules;
   }
   if (values.json && values.quiet) {
     throw new UsageError(`Flags "--json" and "--quiet" cannot be used together`);

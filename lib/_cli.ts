@@ -30,10 +30,13 @@ export function parseFlags<T extends Options>(
   args: string[],
   options: T,
   allowPositionals: boolean,
-): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+): { values: Record<string, string | string[] | boolean | undefined>; positionals: string[] } {
   try {
     const { values, positionals } = parseArgs({ args, options, allowPositionals, strict: true });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return {
+      values: values as Record<string, string | string[] | boolean | undefined>,
+      positionals,
+    };
   } catch (error) {
     const code = (error as { code?: string }).code;
     const message = error instanceof Error ? error.message : String(error);

@@ -52,6 +52,8 @@ export interface ServerStats {
   idleTimeouts: number;
   /** Connections still open at the drain deadline, closed by shutdown. */
   closedAtShutdown: number;
+  /** Connections refused by the `allow` and `deny` rules. */
+  refused: number;
   /** Milliseconds since the server started listening. */
   uptimeMs: number;
 }
@@ -82,6 +84,16 @@ export interface ListeningEvent extends EventBase {
 export interface ConnectionEvent extends ConnectionEventBase {
   /** The event's kind. */
   type: "connection";
+}
+
+/** A connection was refused by the access rules and closed at once, unanswered. */
+export interface RefusedEvent extends EventBase {
+  /** The event's kind. */
+  type: "refused";
+  /** The peer's address. */
+  peer: string;
+  /** The `deny` rule it matched, or `"not in --allow"`. */
+  rule: string;
 }
 
 /** A message was received. */
@@ -167,6 +179,7 @@ export interface SummaryEvent extends EventBase, ServerStats {
 export type ServerEvent =
   | ListeningEvent
   | ConnectionEvent
+  | RefusedEvent
   | MessageEvent
   | ReplyEvent
   | CloseEvent

@@ -185,16 +185,25 @@ export function formatEvent(
           }`,
         style: "yellow",
       }];
-    case "summary":
-      return [{
-        text: `Served ${plural(event.connections, "connection")} (${
-          plural(event.messages, "message")
-        }), ${formatBytes(event.bytesIn)} in, ${formatBytes(event.bytesOut)} out, ${
-          plural(event.errors, "error")
-        }, ${
-          plural(event.idleTimeouts, "idle timeout")
-        }, ${event.closedAtShutdown} closed at the deadline, up ${formatDuration(event.uptimeMs)}`,
-        style: "bold",
+    case "summary": {
+      const parts = [
+        `Served ${plural(event.connections, "connection")} (${plural(event.messages, "message")})`,
+        `${formatBytes(event.bytesIn)} in`,
+        `${formatBytes(event.bytesOut)} out`,
+        plural(event.errors, "error"),
+        plural(event.idleTimeouts, "idle timeout"),
+        `${event.closedAtShutdown} closed at the deadline`,
+      ];
+      if (event.refused > 0) parts.push(`${event.refused} refused`);
+      parts.push(`up ${formatDuration(event.uptimeMs)}`);
+      return [{ text: parts.join(", "), style: "bold" }];
+    }
+    case "refused":
+      return [{ text: event.peer, style: "bold" }, {
+        text: `: refused, ${
+          event.rule === "not in --allow" ? event.rule : `denied by ${event.rule}`
+        }`,
+        style: "yellow",
       }];
     case "connection":
     case "reply":

@@ -41,6 +41,7 @@ export {
 } from "./framing.ts";
 export type * from "./events.ts";
 export { escapeBytes, type EscapeOptions } from "./escape.ts";
+export { type AccessPolicy, type AccessPolicyOptions, createAccessPolicy } from "./access.ts";
 export {
   formatBytes,
   formatDuration,

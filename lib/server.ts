@@ -14,6 +14,7 @@
 import { Connection, type ConnectionSettings, isPeerGone } from "./connection.ts";
 import type { ServerEvent, ServerStats } from "./events.ts";
 import { type Framing, FRAMINGS } from "./framing.ts";
+import { type AccessPolicy, createAccessPolicy } from "./access.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
 
 /** The lab's reply. */
@@ -98,6 +99,19 @@ export interface ServeOptions {
    * @default {2000}
    */
   lingerTimeout?: number;
+  /**
+   * Addresses and CIDR ranges, IPv4 or IPv6, that may connect; empty for
+   * everyone not denied. A refused client is closed at once with no reply.
+   *
+   * @default {[]}
+   */
+  allow?: readonly string[];
+  /**
+   * Addresses and CIDR ranges that may not connect; deny wins over allow.
+   *
+   * @default {[]}
+   */
+  deny?: readonly string[];
   /** Aborting this signal shuts the server down, as `shutdown()` does. */
   signal?: AbortSignal;
   /**
@@ -140,6 +154,7 @@ export class TcpServer implements AsyncDisposable {
   #settings: ConnectionSettings;
   #maxConnections: number;
   #drainTimeoutMs: number;
+  #access: AccessPolicy;
   #onEvent: ((event: ServerEvent) => void) | undefined;
   #running = new Map<Connection, Promise<unknown>>();
   #nextId = 1;
@@ -152,6 +167,7 @@ export class TcpServer implements AsyncDisposable {
     errors: 0,
     idleTimeouts: 0,
     closedAtShutdown: 0,
+    refused: 0,
   };
   #closing = false;
   #wake: (() => void) | undefined;
@@ -164,8 +180,10 @@ export class TcpServer implements AsyncDisposable {
     listener: Deno.Listener,
     settings: ConnectionSettings,
     limits: { maxConnections: number; drainTimeoutMs: number },
+    access: AccessPolicy,
     onEvent?: (event: ServerEvent) => void,
   ) {
+    this.#access = access;
     this.#listener = listener;
     this.addr = listener.addr as Deno.NetAddr;
     this.#settings = settings;
@@ -215,6 +233,9 @@ export class TcpServer implements AsyncDisposable {
         break;
       case "accept-error":
         this.#stats.errors++;
+        break;
+      case "refused":
+        this.#stats.refused++;
         break;
     }
     try {
@@ -294,6 +315,13 @@ export class TcpServer implements AsyncDisposable {
   }
 
   #start(conn: Deno.Conn): void {
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const rule = this.#access.refusal(remote.hostname);
+    if (rule !== undefined) {
+      closeQuietly(conn);
+      this.#emit({ type: "refused", time: Date.now(), peer: formatAddress(remote), rule });
+      return;
+    }
     this.#stats.connections++;
     const connection = new Connection(conn, this.#nextId++, this.#settings, (event) => {
       this.#emit(event);
@@ -371,6 +399,8 @@ export function serve(options: ServeOptions = {}): TcpServer {
     backlog = 4096,
     drainTimeout = 5_000,
     lingerTimeout = 2_000,
+    allow = [],
+    deny = [],
     signal,
     onEvent,
   } = options;
@@ -384,6 +414,7 @@ export function serve(options: ServeOptions = {}): TcpServer {
   if (!FRAMINGS.includes(framing)) {
     throw new TypeError(`Invalid framing "${framing}": expected one of ${FRAMINGS.join(", ")}`);
   }
+  const access = createAccessPolicy({ allow, deny });
   signal?.throwIfAborted();
   const listener = Deno.listen({ hostname, port, tcpBacklog: backlog });
   const server = new TcpServer(
@@ -397,6 +428,7 @@ export function serve(options: ServeOptions = {}): TcpServer {
       lingerMs: lingerTimeout,
     },
     { maxConnections, drainTimeoutMs: drainTimeout },
+    access,
     onEvent,
   );
   signal?.addEventListener("abort", () => server.shutdown(), { once: true });
