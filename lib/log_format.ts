@@ -104,8 +104,9 @@ function closeDetail(event: CloseEvent): string | undefined {
     case "shutdown":
       return "still open at the shutdown deadline, closed";
     case "reset":
+      return `reset by the peer${event.error ? ` (${event.error})` : ""}`;
     case "error":
-      return event.error ?? event.reason;
+      return event.error ?? "error";
   }
 }
 

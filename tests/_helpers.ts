@@ -113,52 +113,93 @@ export class EventRecorder {
 
 const root = new URL("../", import.meta.url);
 
-/** A line-by-line reader of a child's output. */
+/**
+ * A line-by-line reader of a child's output. It drains the pipe as fast as
+ * the child writes, whether or not the test is reading yet: a child whose
+ * stdout pipe fills up would block, and a busy server logs a lot.
+ */
 export class LineReader {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buffer = "";
-  /** Every line read so far. */
+  /** Every line the child has written so far. */
   readonly lines: string[] = [];
+  /** Resolves when the child's output has ended. */
+  readonly ended: Promise<void>;
+  #cursor = 0;
+  #done = false;
+  #waiters: (() => void)[] = [];
 
   constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    this.ended = this.#pump(stream);
   }
 
-  /** The next line, or `null` at EOF. */
-  async next(): Promise<string | null> {
-    while (!this.#buffer.includes("\n")) {
-      const { value, done } = await this.#reader.read();
-      if (done) {
-        if (this.#buffer === "") return null;
-        const rest = this.#buffer;
-        this.#buffer = "";
-        this.lines.push(rest);
-        return rest;
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let pending = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      pending += text;
+      let index;
+      while ((index = pending.indexOf("\n")) !== -1) {
+        this.lines.push(pending.slice(0, index));
+        pending = pending.slice(index + 1);
       }
-      this.#buffer += value;
+      this.#notify();
     }
-    const index = this.#buffer.indexOf("\n");
-    const line = this.#buffer.slice(0, index);
-    this.#buffer = this.#buffer.slice(index + 1);
-    this.lines.push(line);
-    return line;
+    if (pending !== "") this.lines.push(pending);
+    this.#done = true;
+    this.#notify();
   }
 
-  /** Reads lines until one matches; throws at EOF. */
-  async until(match: (line: string) => boolean): Promise<string> {
+  #notify(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** The next line not yet returned, or `null` at EOF. */
+  async next(): Promise<string | null> {
+    while (this.#cursor >= this.lines.length) {
+      if (this.#done) return null;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    return this.lines[this.#cursor++];
+  }
+
+  /** Waits for the end of the output; returns every line. */
+  async rest(): Promise<string[]> {
+    await this.ended;
+    this.#cursor = this.lines.length;
+    return this.lines;
+  }
+
+  /**
+   * Reads lines until one matches; throws at EOF, or after `timeoutMs` so
+   * that a line that never comes fails the test instead of hanging it.
+   */
+  async until(match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`No matching line within ${timeoutMs} ms; got:\n${this.#tail()}`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.#until(match), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #until(match: (line: string) => boolean): Promise<string> {
     while (true) {
       const line = await this.next();
       if (line === null) {
-        throw new Error(`Output ended before the expected line; got:\n${this.lines.join("\n")}`);
+        throw new Error(`Output ended before the expected line; got:\n${this.#tail()}`);
       }
       if (match(line)) return line;
     }
   }
 
-  /** Reads the rest of the output. */
-  async rest(): Promise<string[]> {
-    while ((await this.next()) !== null) { /* collect */ }
-    return this.lines;
+  #tail(): string {
+    return this.lines.slice(-20).join("\n").slice(-4000);
   }
 }
 
@@ -168,7 +209,7 @@ export async function runScript(
   args: string[],
   options: { permissions?: string[]; stdin?: Uint8Array; env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
-  const { permissions = ["--allow-net=127.0.0.1,[::1],0.0.0.0"], stdin, env } = options;
+  const { permissions = ["--allow-net=127.0.0.1,[::1],0.0.0.0,[::]"], stdin, env } = options;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", ...permissions, new URL(script, root).pathname, ...args],
     stdin: stdin ? "piped" : "null",
@@ -190,8 +231,11 @@ export interface ServerProcess extends AsyncDisposable {
   port: number;
   child: Deno.ChildProcess;
   stdout: LineReader;
-  /** Sends a signal and resolves to the exit code and the rest of the log. */
-  stop(signal?: Deno.Signal): Promise<{ code: number; lines: string[]; stderr: string }>;
+  /**
+   * Sends a signal (SIGTERM unless given; `null` for none, when one was sent
+   * already) and resolves to the exit code and the whole log.
+   */
+  stop(signal?: Deno.Signal | null): Promise<{ code: number; lines: string[]; stderr: string }>;
 }
 
 /** Starts `server.ts` on a free loopback port and waits for its listening line. */
@@ -203,7 +247,7 @@ export async function startServer(
   const denoArgs = [
     "run",
     "--no-prompt",
-    "--allow-net=127.0.0.1,[::1],0.0.0.0",
+    "--allow-net=127.0.0.1,[::1],0.0.0.0,[::]",
     script,
     "--host",
     "127.0.0.1",
@@ -237,10 +281,10 @@ export async function startServer(
       : listening.split(":").pop(),
   );
   let stopped: Promise<{ code: number; lines: string[]; stderr: string }> | undefined;
-  const stop = (signal: Deno.Signal = "SIGTERM") => {
+  const stop = (signal: Deno.Signal | null = "SIGTERM") => {
     stopped ??= (async () => {
       try {
-        child.kill(signal);
+        if (signal) child.kill(signal);
       } catch { /* already exited */ }
       const lines = await stdout.rest();
       const { code } = await child.status;
@@ -255,6 +299,37 @@ export async function startServer(
     stop,
     async [Symbol.asyncDispose]() {
       await stop("SIGKILL");
+    },
+  };
+}
+
+/**
+ * Starts a Python peer that connects, sends `data`, and on a line from stdin
+ * resets the connection (SO_LINGER 0): Deno has no way to send a reset.
+ */
+export function startResettingPeer(port: number, data: string) {
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      `
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode())
+sys.stdin.readline()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+`,
+      String(port),
+      data,
+    ],
+    stdin: "piped",
+  }).spawn();
+  return {
+    async reset() {
+      const writer = child.stdin.getWriter();
+      await writer.write(encoder.encode("\n"));
+      await writer.close();
+      if (!(await child.status).success) throw new Error("The Python peer failed");
     },
   };
 }

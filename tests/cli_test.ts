@@ -335,7 +335,7 @@ Deno.test({
     await writeAll(conn, encoder.encode("the signal"));
     await conn.closeWrite();
     assert.equal(decoder.decode(await readAll(conn)), "started before the signal");
-    const { code, lines } = await server.stop();
+    const { code, lines } = await server.stop(null);
     assert.equal(code, 0);
     const summary = JSON.parse(lines.at(-1)!);
     assert.equal(summary.event, "summary");
@@ -343,66 +343,6 @@ Deno.test({
     assert.equal(summary.closedAtShutdown, 0);
   },
 });
-
-Deno.test({
-  name: "server.ts survives running out of file descriptors and serves again",
-  ignore,
-  async fn() {
-    // 64 descriptors: the runtime needs some, so a few dozen clients exhaust them.
-    await using server = await startServer(["--idle-timeout", "0"], { shell: "ulimit -n 64;" });
-    const held: Deno.Conn[] = [];
-    try {
-      for (let i = 0; i < 80; i++) held.push(await connect(server.port));
-      const failure = await server.stdout.until((line) =>
-        line.startsWith("Cannot accept connections")
-      );
-      assert.match(failure, /Too many open files/);
-    } finally {
-      for (const conn of held) conn.close();
-    }
-    await server.stdout.until((line) => line.startsWith("Accepting connections again"));
-    const client = await runScript("client.ts", ["--port", String(server.port)]);
-    assert.equal(client.code, 0, client.stderr);
-    assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
-    const { code, lines } = await server.stop();
-    assert.equal(code, 0);
-    // One line when accepting starts to fail and one when it works again,
-    // however many attempts failed in between.
-    const failed = lines.filter((line) => line.startsWith("Cannot accept"));
-    const resumed = lines.filter((line) => line.startsWith("Accepting connections again"));
-    assert.ok(failed.length >= 1);
-    assert.equal(failed.length, resumed.length, lines.join("\n"));
-  },
-});
-
-/** Runs the server on a pseudo-terminal (util-linux `script`) until its listening line. */
-async function listeningLineOnTerminal(env: Record<string, string>): Promise<string> {
-  const server = new URL("../server.ts", import.meta.url).pathname;
-  // `timeout` bounds the server even if the terminal's hangup never reaches it.
-  // `env -u` drops a NO_COLOR inherited from whoever runs the tests.
-  const command = `env -u NO_COLOR ${env.NO_COLOR ? "NO_COLOR=1 " : ""}` +
-    `timeout 20 '${Deno.execPath()}' run --no-prompt ` +
-    `--allow-net=127.0.0.1 '${server}' --host 127.0.0.1 --port 0`;
-  const child = new Deno.Command("script", {
-    args: ["-qfec", command, "/dev/null"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-    env,
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let output = "";
-  while (!output.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    output += value;
-  }
-  child.kill("SIGTERM");
-  await reader.cancel();
-  await child.stdin.close();
-  await child.status;
-  return output;
-}
 
 Deno.test({
   name: "server.ts colours its log on a terminal, and not under NO_COLOR",

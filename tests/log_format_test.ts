@@ -73,3 +73,20 @@ Deno.test("formatBytes() and formatDuration() use readable units", () => {
   assert.equal(formatDuration(2500), "2.5s");
   assert.equal(formatDuration(180_000), "3 min");
 });
+
+Deno.test("formatEvent() says who reset and why", () => {
+  const line = toPlainText(
+    formatEvent({
+      type: "close",
+      time: 0,
+      id: 3,
+      peer: "[::1]:40000",
+      reason: "reset",
+      bytesIn: 11,
+      bytesOut: 0,
+      durationMs: 2,
+      error: "Broken pipe (os error 32)",
+    })!,
+  );
+  assert.equal(line, "[::1]:40000: reset by the peer (Broken pipe (os error 32))");
+});

@@ -7,6 +7,7 @@ import {
   EventRecorder,
   hasProgram,
   readAll,
+  startResettingPeer,
   writeAll,
 } from "./_helpers.ts";
 
@@ -202,37 +203,6 @@ Deno.test("serve() accepts no more than maxConnections at once", async () => {
     .map((event) => `${event.type} ${(event as { id: number }).id}`);
   assert.deepEqual(order, ["connection 1", "close 1", "connection 2", "close 2"]);
 });
-
-/**
- * Starts a Python peer that connects, sends `data`, and on a line from stdin
- * resets the connection (SO_LINGER 0): Deno has no way to send a reset.
- */
-function startResettingPeer(port: number, data: string) {
-  const child = new Deno.Command("python3", {
-    args: [
-      "-c",
-      `
-import socket, struct, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(sys.argv[2].encode())
-sys.stdin.readline()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-s.close()
-`,
-      String(port),
-      data,
-    ],
-    stdin: "piped",
-  }).spawn();
-  return {
-    async reset() {
-      const writer = child.stdin.getWriter();
-      await writer.write(encoder.encode("\n"));
-      await writer.close();
-      assert.ok((await child.status).success);
-    },
-  };
-}
 
 const noPython = !(await hasProgram("python3"));
 
