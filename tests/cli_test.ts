@@ -344,6 +344,35 @@ Deno.test({
   },
 });
 
+/** Runs the server on a pseudo-terminal (util-linux `script`) until its listening line. */
+async function listeningLineOnTerminal(env: Record<string, string>): Promise<string> {
+  const server = new URL("../server.ts", import.meta.url).pathname;
+  // `timeout` bounds the server even if the terminal's hangup never reaches it.
+  // `env -u` drops a NO_COLOR inherited from whoever runs the tests.
+  const command = `env -u NO_COLOR ${env.NO_COLOR ? "NO_COLOR=1 " : ""}` +
+    `timeout 20 '${Deno.execPath()}' run --no-prompt ` +
+    `--allow-net=127.0.0.1 '${server}' --host 127.0.0.1 --port 0`;
+  const child = new Deno.Command("script", {
+    args: ["-qfec", command, "/dev/null"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+    env,
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let output = "";
+  while (!output.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    output += value;
+  }
+  child.kill("SIGTERM");
+  await reader.cancel();
+  await child.stdin.close();
+  await child.status;
+  return output;
+}
+
 Deno.test({
   name: "server.ts colours its log on a terminal, and not under NO_COLOR",
   ignore: !(await hasProgram("script")),
