@@ -19,9 +19,19 @@
 
 import { fstatSync } from "node:fs";
 import denoJson from "./deno.json" with { type: "json" };
-import { sendMessage, type SendMessageOptions } from "./lib/mod.ts";
 import {
+  DEFAULT_MESSAGE,
+  formatLoadProgress,
+  formatLoadReport,
+  type LoadOptions,
+  runLoad,
+  sendMessage,
+  type SendMessageOptions,
+} from "./lib/mod.ts";
+import {
+  EXIT_FAILURE,
   EXIT_OK,
+  parseCount,
   parseDuration,
   parseFlags,
   parsePort,
@@ -53,6 +63,15 @@ until the server closes; the reply goes to stdout unchanged.
                            up on a half-close (an interactive nc -l); the reply then
                            ends when the server closes
   --json                   print a JSON result (reply, bytes, timings) instead
+
+Load mode (any of these turns it on): loop connect, send, read to EOF, close
+  -c, --connections N      concurrent connections (default 32)
+  -d, --duration TIME      how long to run (default 10s unless --count is given)
+  -n, --count N            how many cycles in all
+  --keep-alive             keep each connection open: send a line, read a line,
+                           repeat (for a server run with --framing line --keep-alive)
+  With --json the report is one JSON object; on a terminal a live progress line
+  goes to stderr. Exit code 1 if any cycle failed.
   -h, --help               this help
   -V, --version            the version
 
@@ -61,6 +80,7 @@ Examples:
   deno task client -- "hello there"
   printf 'line\\n' | deno task client
   deno run --allow-net=[::1]:9000 client.ts --host ::1 --port 9000 --json
+  deno task client -- --connections 64 --duration 5s
 
 Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
 }
@@ -75,9 +95,14 @@ function stdinIsPiped(): boolean {
   }
 }
 
-function parseClientArgs(
-  args: string[],
-): { options: SendMessageOptions; json: boolean } | "help" | "version" {
+interface ClientArgs {
+  options: SendMessageOptions;
+  /** Present in load mode. */
+  load?: LoadOptions;
+  json: boolean;
+}
+
+function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   const { values, positionals } = parseFlags(args, {
     host: { type: "string" },
     port: { type: "string", short: "p" },
@@ -86,6 +111,11 @@ function parseClientArgs(
     timeout: { type: "string" },
     "max-reply": { type: "string" },
     "no-half-close": { type: "boolean" },
+    connections: { type: "string", short: "c" },
+    duration: { type: "string", short: "d" },
+    count: { type: "string", short: "n" },
+    "keep-alive": { type: "boolean" },
+    load: { type: "boolean" },
     json: { type: "boolean" },
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
@@ -115,7 +145,24 @@ function parseClientArgs(
     options.maxReplyBytes = parseSize(text("max-reply")!, "maximum reply size");
   }
   if (values["no-half-close"]) options.halfClose = false;
-  return { options, json: values.json === true };
+  const loadFlags = ["connections", "duration", "count", "keep-alive", "load"];
+  if (!loadFlags.some((name) => values[name] !== undefined)) {
+    return { options, json: values.json === true };
+  }
+  const load: LoadOptions = {
+    hostname: options.hostname,
+    port: options.port,
+    keepAlive: values["keep-alive"] === true,
+  };
+  if (text("connections") !== undefined) {
+    load.concurrency = parseCount(text("connections")!, "connections", 1);
+  }
+  if (text("duration") !== undefined) {
+    load.duration = parseDuration(text("duration")!, "duration");
+  }
+  if (text("count") !== undefined) load.count = parseCount(text("count")!, "count", 1);
+  if (text("timeout") !== undefined) load.cycleTimeout = options.replyTimeout;
+  return { options, load, json: values.json === true };
 }
 
 /** Writes the result as one JSON object; the reply as text, and as base64 when not UTF-8. */
@@ -142,6 +189,39 @@ function printJson(result: Awaited<ReturnType<typeof sendMessage>>): void {
   }));
 }
 
+/** Runs the load, shows progress on a terminal, prints the report; resolves to the exit code. */
+async function runLoadMode(
+  load: LoadOptions,
+  message: SendMessageOptions["message"],
+  json: boolean,
+): Promise<number> {
+  // Every cycle sends the same bytes, so a piped message is read whole first.
+  let bytes = message instanceof ReadableStream
+    ? new Uint8Array(await new Response(message).arrayBuffer())
+    : typeof message === "string"
+    ? new TextEncoder().encode(message)
+    : new TextEncoder().encode(DEFAULT_MESSAGE);
+  if (load.keepAlive && bytes.at(-1) !== 0x0a) bytes = new Uint8Array([...bytes, 0x0a]);
+  const live = !json && Deno.stderr.isTerminal();
+  const encoder = new TextEncoder();
+  const target = `${load.hostname ?? "127.0.0.1"}:${load.port ?? 8080}`;
+  try {
+    const report = await runLoad({
+      ...load,
+      message: bytes,
+      onProgress: live
+        ? (progress) =>
+          Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${formatLoadProgress(progress)}`))
+        : undefined,
+    });
+    if (live) Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+    console.log(json ? JSON.stringify(report) : formatLoadReport(report, target));
+    return Object.keys(report.errors).length === 0 ? EXIT_OK : EXIT_FAILURE;
+  } catch (error) {
+    return reportFailure(error, USAGE_HINT);
+  }
+}
+
 /** Sends one message and prints the reply; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   let parsed;
@@ -158,7 +238,8 @@ export async function main(args: string[]): Promise<number> {
     console.log(denoJson.version);
     return EXIT_OK;
   }
-  const { options, json } = parsed;
+  const { options, load, json } = parsed;
+  if (load) return await runLoadMode(load, options.message, json);
   // Stream the reply to stdout as it arrives; whatever arrived before a
   // failure has been written by the time the error is reported.
   let lastByte: number | undefined;

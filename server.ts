@@ -67,6 +67,8 @@ Messages:
                            eof    until the client half-closes
   --reply TEXT           the reply (default "Thanks for connecting")
   --echo                 send each message back instead; streamed with --framing eof
+  --keep-alive           with --framing line: answer line after line on one
+                         connection until the client closes (replies end in \\n)
 
 Limits:
   --max-message SIZE     largest message, e.g. 4096, 64KiB, 1MiB (default 1MiB)
@@ -83,7 +85,8 @@ Access (repeatable or comma-separated; IPv4 and IPv6 addresses and CIDR ranges):
 
 Output:
   --json                 one JSON object per event instead of readable lines
-  -q, --quiet            no log at all, errors only
+  -q, --quiet            only the listening line and the summary (errors still
+                         go to stderr)
   -h, --help             this help
   -V, --version          the version
 
@@ -107,6 +110,7 @@ function parseServerArgs(
     framing: { type: "string" },
     reply: { type: "string" },
     echo: { type: "boolean" },
+    "keep-alive": { type: "boolean" },
     "max-message": { type: "string" },
     "idle-timeout": { type: "string" },
     "max-connections": { type: "string" },
@@ -142,6 +146,12 @@ function parseServerArgs(
   }
   if (text("reply") !== undefined) options.reply = text("reply");
   if (values.echo) options.echo = true;
+  if (values["keep-alive"]) {
+    if (options.framing !== "line") {
+      throw new UsageError(`Flag "--keep-alive" needs "--framing line"`);
+    }
+    options.keepAlive = true;
+  }
   if (text("max-message") !== undefined) {
     options.maxMessageBytes = parseSize(text("max-message")!, "maximum message size");
   }
@@ -176,7 +186,6 @@ function parseServerArgs(
  * which keep lines whole and in order, and cost less than `console.log`.
  */
 function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => void {
-  if (quiet) return () => {};
   const encoder = new TextEncoder();
   let broken = false;
   const writeLine = (line: string) => {
@@ -193,6 +202,8 @@ function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => vo
   if (json) return (event) => writeLine(formatEventJson(event));
   const color = Deno.stdout.isTerminal() && !Deno.noColor;
   return (event) => {
+    // Quiet keeps where it listens and how it went; the per-connection lines go.
+    if (quiet && event.type !== "listening" && event.type !== "summary") return;
     const segments = formatEvent(event);
     if (!segments) return;
     if (color) console.log(...toConsoleArgs(segments));

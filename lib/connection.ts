@@ -28,6 +28,8 @@ export interface ConnectionSettings {
   idleTimeoutMs: number;
   /** After replying, how long to wait for the client to close first. */
   lingerMs: number;
+  /** With line framing: answer line after line on one connection. */
+  keepAlive: boolean;
 }
 
 /**
@@ -64,6 +66,8 @@ export class Connection {
   #settings: ConnectionSettings;
   #emit: (event: ServerEvent) => void;
   #closeReason: CloseReason | undefined;
+  /** The fixed reply; in keep-alive mode it ends with a newline, so a client knows where. */
+  #reply: Uint8Array;
   #replied = false;
   #startedAt = performance.now();
 
@@ -78,6 +82,9 @@ export class Connection {
     this.peer = formatAddress(conn.remoteAddr as Deno.NetAddr);
     this.#settings = settings;
     this.#emit = emit;
+    this.#reply = settings.keepAlive && settings.reply.at(-1) !== 0x0a
+      ? new Uint8Array([...settings.reply, 0x0a])
+      : settings.reply;
   }
 
   /** Whether the whole reply has been written; the rest is only the close. */
@@ -100,6 +107,7 @@ export class Connection {
     const idle = new IdleTimer(this.#settings.idleTimeoutMs, () => this.close("idle"));
     const onRead = (count: number) => {
       this.bytesIn += count;
+      this.#replied = false; // a new message has begun
       idle.touch();
     };
     const onWrite = (count: number) => {
@@ -140,22 +148,32 @@ export class Connection {
     return event;
   }
 
-  /** Reads one whole message, then sends the reply or the message back. */
+  /**
+   * Reads one whole message, then sends the reply or the message back. With
+   * `keepAlive`, goes on line after line until the client closes.
+   */
   async #exchange(
     onRead: (count: number) => void,
     onWrite: (count: number) => void,
   ): Promise<MessageEnd> {
-    const { framing, maxMessageBytes, echo, reply } = this.#settings;
-    const message = await readMessage(this.#conn, {
-      framing,
-      maxBytes: maxMessageBytes,
-      onRead,
-    });
-    this.#emitMessage(message.data, message.data.length, message.end);
-    const answer = echo ? message.data : reply;
-    await writeAll(this.#conn, answer, onWrite);
-    this.#emitReply(answer.length);
-    return message.end;
+    const { framing, maxMessageBytes, echo, keepAlive } = this.#settings;
+    let carry: Uint8Array | undefined;
+    for (let served = 0;; served++) {
+      const message = await readMessage(this.#conn, {
+        framing,
+        maxBytes: maxMessageBytes,
+        onRead,
+        carry,
+      });
+      // A keep-alive client that closes between lines is simply done.
+      if (served > 0 && message.end === "eof" && message.data.length === 0) return "eof";
+      this.#emitMessage(message.data, message.data.length, message.end);
+      const answer = echo ? message.data : this.#reply;
+      await writeAll(this.#conn, answer, onWrite);
+      this.#emitReply(answer.length);
+      if (!keepAlive || message.end !== "newline") return message.end;
+      carry = message.leftover;
+    }
   }
 
   /**

@@ -51,6 +51,11 @@ export interface ReadMessageOptions {
    * @default {1048576}
    */
   maxBytes?: number;
+  /**
+   * Bytes already read past the previous message (its `leftover`), which
+   * begin this one.
+   */
+  carry?: Uint8Array;
   /** Called after every read with the count read, so a caller can track activity. */
   onRead?: (count: number) => void;
 }
@@ -61,6 +66,8 @@ export interface ReceivedMessage {
   data: Uint8Array;
   /** How it ended. */
   end: MessageEnd;
+  /** For `"line"`: bytes read past the newline, the start of the next message. */
+  leftover?: Uint8Array;
 }
 
 /**
@@ -96,9 +103,36 @@ export async function readMessage(
   reader: ByteReader,
   options: ReadMessageOptions = {},
 ): Promise<ReceivedMessage> {
-  const { framing = "chunk", maxBytes = 1024 * 1024, onRead } = options;
-  let buffer = new Uint8Array(Math.max(1, Math.min(maxBytes, READ_CHUNK_BYTES)));
+  const { framing = "chunk", maxBytes = 1024 * 1024, carry, onRead } = options;
+  let buffer = new Uint8Array(
+    Math.max(1, Math.min(maxBytes, Math.max(READ_CHUNK_BYTES, carry?.length ?? 0))),
+  );
   let length = 0;
+  /** Whether the bytes from `start` to `length` complete a message, and how. */
+  const complete = (start: number): ReceivedMessage | undefined => {
+    if (framing === "line") {
+      const newline = buffer.subarray(start, length).indexOf(0x0a);
+      if (newline !== -1) {
+        const end = start + newline + 1;
+        return {
+          data: buffer.subarray(0, end),
+          end: "newline",
+          leftover: buffer.slice(end, length),
+        };
+      }
+    }
+    if (length >= maxBytes) return { data: buffer.subarray(0, length), end: "limit" };
+    if (framing === "chunk" && length > 0) {
+      return { data: buffer.subarray(0, length), end: "chunk" };
+    }
+    return undefined;
+  };
+  if (carry && carry.length > 0) {
+    buffer.set(carry.subarray(0, buffer.length));
+    length = Math.min(carry.length, buffer.length);
+    const message = complete(0);
+    if (message) return message;
+  }
   while (true) {
     if (length === buffer.length) {
       // Grow by doubling, never past the limit: memory follows what arrived.
@@ -112,13 +146,7 @@ export async function readMessage(
     onRead?.(count);
     const start = length;
     length += count;
-    if (framing === "line") {
-      const newline = buffer.subarray(start, length).indexOf(0x0a);
-      if (newline !== -1) {
-        return { data: buffer.subarray(0, start + newline + 1), end: "newline" };
-      }
-    }
-    if (length >= maxBytes) return { data: buffer.subarray(0, length), end: "limit" };
-    if (framing === "chunk") return { data: buffer.subarray(0, length), end: "chunk" };
+    const message = complete(start);
+    if (message) return message;
   }
 }

@@ -30,6 +30,14 @@ export {
   type SendMessageOptions,
   type SendMessageResult,
 } from "./client.ts";
+export { formatLoadProgress, formatLoadReport } from "./load_format.ts";
+export {
+  type LatencySummary,
+  type LoadOptions,
+  type LoadProgress,
+  type LoadReport,
+  runLoad,
+} from "./load.ts";
 export {
   type ByteReader,
   type Framing,

@@ -56,6 +56,13 @@ export interface ServeOptions {
    */
   echo?: boolean;
   /**
+   * With `framing: "line"`: keep the connection open and answer line after
+   * line until the client closes. The fixed reply then ends with a newline.
+   *
+   * @default {false}
+   */
+  keepAlive?: boolean;
+  /**
    * The largest message in bytes. Reading stops there, the message ends with
    * `end: "limit"`, the reply is sent and the connection closed.
    *
@@ -393,6 +400,7 @@ export function serve(options: ServeOptions = {}): TcpServer {
     framing = "chunk",
     reply = DEFAULT_REPLY,
     echo = false,
+    keepAlive = false,
     maxMessageBytes = 1024 * 1024,
     idleTimeout = 30_000,
     maxConnections = 1024,
@@ -414,6 +422,9 @@ export function serve(options: ServeOptions = {}): TcpServer {
   if (!FRAMINGS.includes(framing)) {
     throw new TypeError(`Invalid framing "${framing}": expected one of ${FRAMINGS.join(", ")}`);
   }
+  if (keepAlive && framing !== "line") {
+    throw new TypeError(`Invalid keepAlive with framing "${framing}": it needs framing "line"`);
+  }
   const access = createAccessPolicy({ allow, deny });
   signal?.throwIfAborted();
   const listener = Deno.listen({ hostname, port, tcpBacklog: backlog });
@@ -426,6 +437,7 @@ export function serve(options: ServeOptions = {}): TcpServer {
       maxMessageBytes,
       idleTimeoutMs: idleTimeout,
       lingerMs: lingerTimeout,
+      keepAlive,
     },
     { maxConnections, drainTimeoutMs: drainTimeout },
     access,

@@ -307,7 +307,7 @@ export async function startServer(
  * Starts a Python peer that connects, sends `data`, and on a line from stdin
  * resets the connection (SO_LINGER 0): Deno has no way to send a reset.
  */
-export function startResettingPeer(port: number, data: string) {
+export function startResettingPeer(port: number, data: string): { reset(): Promise<void> } {
   const child = new Deno.Command("python3", {
     args: [
       "-c",

@@ -385,3 +385,18 @@ Deno.test({
     assert.ok(!plain.includes("\x1b["), "colour under NO_COLOR");
   },
 });
+
+Deno.test({
+  name: "server.ts --quiet logs only where it listens and the summary",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--quiet"]);
+    const client = await runScript("client.ts", ["--port", String(server.port)]);
+    assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
+    const { code, lines } = await server.stop();
+    assert.equal(code, 0);
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.match(lines[0], /^Listening on 127\.0\.0\.1:\d+$/);
+    assert.match(lines[1], /^Served 1 connection/);
+  },
+});
