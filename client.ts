@@ -17,17 +17,11 @@
  * @module
  */
 
-import { fstatSync } from "node:fs";
 import denoJson from "./deno.json" with { type: "json" };
-import {
-  DEFAULT_MESSAGE,
-  formatLoadProgress,
-  formatLoadReport,
-  type LoadOptions,
-  runLoad,
-  sendMessage,
-  type SendMessageOptions,
-} from "./lib/mod.ts";
+// Only what one exchange needs loads at start: a client is often run once,
+// so its start-up time is most of its run time. Load mode loads the rest.
+import { DEFAULT_MESSAGE, sendMessage, type SendMessageOptions } from "./lib/client.ts";
+import type { LoadOptions } from "./lib/load.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -85,14 +79,32 @@ Examples:
 Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
 }
 
-/** Whether standard input is a pipe or a file rather than a terminal or /dev/null. */
-function stdinIsPiped(): boolean {
-  try {
-    const stat = fstatSync(0);
-    return stat.isFIFO() || stat.isFile() || stat.isSocket();
-  } catch {
-    return false; // no standard input at all
-  }
+/**
+ * Standard input as the message, when it is piped or redirected and not
+ * empty; `undefined` on a terminal, or for an empty input such as /dev/null.
+ * The first chunk is read to tell, then sent first.
+ */
+async function pipedInput(): Promise<ReadableStream<Uint8Array> | undefined> {
+  if (Deno.stdin.isTerminal()) return undefined;
+  // Plain reads, not Deno.stdin.readable: streams cost start-up time, and
+  // the usual case (no input at all) needs none.
+  const read = async () => {
+    const buffer = new Uint8Array(64 * 1024);
+    const count = await Deno.stdin.read(buffer);
+    return count === null ? undefined : buffer.subarray(0, count);
+  };
+  const first = await read();
+  if (!first) return undefined;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(first);
+    },
+    async pull(controller) {
+      const chunk = await read();
+      if (chunk) controller.enqueue(chunk);
+      else controller.close();
+    },
+  });
 }
 
 interface ClientArgs {
@@ -102,7 +114,7 @@ interface ClientArgs {
   json: boolean;
 }
 
-function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
+async function parseClientArgs(args: string[]): Promise<ClientArgs | "help" | "version"> {
   const { values, positionals } = parseFlags(args, {
     host: { type: "string" },
     port: { type: "string", short: "p" },
@@ -134,7 +146,7 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   }
   if (text("message") !== undefined) options.message = text("message");
   else if (positionals.length > 0) options.message = positionals.join(" ");
-  else if (stdinIsPiped()) options.message = Deno.stdin.readable;
+  else options.message = await pipedInput();
   if (text("connect-timeout") !== undefined) {
     options.connectTimeout = parseDuration(text("connect-timeout")!, "connect timeout");
   }
@@ -202,6 +214,8 @@ async function runLoadMode(
     ? new TextEncoder().encode(message)
     : new TextEncoder().encode(DEFAULT_MESSAGE);
   if (load.keepAlive && bytes.at(-1) !== 0x0a) bytes = new Uint8Array([...bytes, 0x0a]);
+  const { runLoad } = await import("./lib/load.ts");
+  const { formatLoadProgress, formatLoadReport } = await import("./lib/load_format.ts");
   const live = !json && Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   const target = `${load.hostname ?? "127.0.0.1"}:${load.port ?? 8080}`;
@@ -226,7 +240,7 @@ async function runLoadMode(
 export async function main(args: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseClientArgs(args);
+    parsed = await parseClientArgs(args);
   } catch (error) {
     return reportFailure(error, USAGE_HINT);
   }
@@ -243,13 +257,13 @@ export async function main(args: string[]): Promise<number> {
   // Stream the reply to stdout as it arrives; whatever arrived before a
   // failure has been written by the time the error is reported.
   let lastByte: number | undefined;
-  const output = json ? undefined : new WritableStream<Uint8Array>({
-    async write(chunk) {
+  const output = json ? undefined : {
+    async write(chunk: Uint8Array) {
       lastByte = chunk[chunk.length - 1];
       let offset = 0;
       while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
     },
-  });
+  };
   // Like the lab's `print`, end the line on a terminal; piped output stays byte for byte.
   const endLine = async () => {
     if (lastByte !== undefined && lastByte !== 0x0a && Deno.stdout.isTerminal()) {

@@ -45,6 +45,7 @@ import {
   reportFailure,
   UsageError,
 } from "./lib/_cli.ts";
+import { formatAddress } from "./lib/_io.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 
@@ -228,9 +229,12 @@ export async function main(args: string[]): Promise<number> {
     return EXIT_OK;
   }
   const { options, json, quiet } = parsed;
+  const log = createLogger(json, quiet);
   let server;
   try {
-    server = serve({ ...options, onEvent: createLogger(json, quiet) });
+    // Quiet passes no observer at all, so the server builds no events; the
+    // two lines it keeps are written here.
+    server = serve({ ...options, onEvent: quiet ? undefined : log });
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
       return reportFailure(error, USAGE_HINT);
@@ -253,7 +257,9 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  if (quiet) log({ type: "listening", time: Date.now(), address: formatAddress(server.addr) });
   await server.finished;
+  if (quiet) log({ type: "summary", time: Date.now(), ...server.stats });
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
   return EXIT_OK;

@@ -68,9 +68,19 @@ export interface SendMessageOptions {
    * is empty and the reply is never held whole in memory. The stream is not
    * closed.
    */
-  output?: WritableStream<Uint8Array>;
+  output?: WritableStream<Uint8Array> | ReplySink;
   /** Aborting this signal ends the exchange with the signal's reason. */
   signal?: AbortSignal;
+}
+
+/**
+ * Somewhere to write the reply, chunk by chunk, waiting for each write: a
+ * lighter alternative to a `WritableStream`, such as `{ write: (chunk) =>
+ * writeAll(Deno.stdout, chunk) }`.
+ */
+export interface ReplySink {
+  /** Writes one chunk; the chunk's buffer is reused once this resolves. */
+  write(chunk: Uint8Array): Promise<unknown>;
 }
 
 /** What {@linkcode sendMessage} resolves to. */
@@ -255,7 +265,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
   // is not an error of its own.
   sending.done.catch(() => {});
 
-  const writer = output?.getWriter();
+  const writer = output instanceof WritableStream ? output.getWriter() : output;
   const chunks: Uint8Array[] = [];
   let bytesReceived = 0;
   let firstByteMs: number | null = null;
@@ -285,7 +295,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     sending.cancel();
     idle.stop();
     signal?.removeEventListener("abort", onAbort);
-    writer?.releaseLock();
+    if (output instanceof WritableStream) (writer as WritableStreamDefaultWriter).releaseLock();
     closeQuietly(conn);
   }
   if (failure) throw failure;

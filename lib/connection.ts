@@ -7,12 +7,17 @@
  * `finally` and the outcome is reported as one `close` event; nothing thrown
  * here reaches the accept loop.
  *
+ * This runs once per connection, thousands of times a second, so it keeps
+ * to what each exchange needs: a 1 KiB first read, no timer of its own (the
+ * server sweeps for idle connections), events built only when someone
+ * listens, and the lingering close only when unread input may remain.
+ *
  * @module
  */
 
 import type { CloseEvent, CloseReason, MessageEnd, ServerEvent } from "./events.ts";
-import { type Framing, READ_CHUNK_BYTES, readMessage } from "./framing.ts";
-import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
+import { FIRST_READ_BYTES, type Framing, READ_CHUNK_BYTES, readMessage } from "./framing.ts";
+import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
 export interface ConnectionSettings {
@@ -24,8 +29,6 @@ export interface ConnectionSettings {
   echo: boolean;
   /** The largest message in bytes. */
   maxMessageBytes: number;
-  /** Close after this many ms without a byte moving; `0` or `Infinity` for never. */
-  idleTimeoutMs: number;
   /** After replying, how long to wait for the client to close first. */
   lingerMs: number;
   /** With line framing: answer line after line on one connection. */
@@ -55,31 +58,42 @@ export function isPeerGone(error: unknown): boolean {
 export class Connection {
   /** The connection's number within its server's run. */
   readonly id: number;
-  /** The peer's address as `host:port`. */
-  readonly peer: string;
   /** Bytes received so far. */
   bytesIn = 0;
   /** Bytes sent so far. */
   bytesOut = 0;
+  /** Messages received so far. */
+  messages = 0;
+  /** When a byte last moved (`performance.now()`); the server's idle sweep reads it. */
+  lastActivity = performance.now();
 
   #conn: Deno.Conn;
   #settings: ConnectionSettings;
-  #emit: (event: ServerEvent) => void;
+  #emit: ((event: ServerEvent) => void) | undefined;
+  #peer: string | undefined;
   #closeReason: CloseReason | undefined;
   /** The fixed reply; in keep-alive mode it ends with a newline, so a client knows where. */
   #reply: Uint8Array;
   #replied = false;
-  #startedAt = performance.now();
+  #startedAt = this.lastActivity;
+  #onRead = (count: number) => {
+    this.bytesIn += count;
+    this.#replied = false; // a new message has begun
+    this.lastActivity = performance.now();
+  };
+  #onWrite = (count: number) => {
+    this.bytesOut += count;
+    this.lastActivity = performance.now();
+  };
 
   constructor(
     conn: Deno.Conn,
     id: number,
     settings: ConnectionSettings,
-    emit: (event: ServerEvent) => void,
+    emit?: (event: ServerEvent) => void,
   ) {
     this.#conn = conn;
     this.id = id;
-    this.peer = formatAddress(conn.remoteAddr as Deno.NetAddr);
     this.#settings = settings;
     this.#emit = emit;
     this.#reply = settings.keepAlive && settings.reply.at(-1) !== 0x0a
@@ -87,7 +101,12 @@ export class Connection {
       : settings.reply;
   }
 
-  /** Whether the whole reply has been written; the rest is only the close. */
+  /** The peer's address as `host:port`, worked out when first asked for. */
+  get peer(): string {
+    return this.#peer ??= formatAddress(this.#conn.remoteAddr as Deno.NetAddr);
+  }
+
+  /** Whether the whole reply has been written and no new message has begun. */
   get replied(): boolean {
     return this.#replied;
   }
@@ -104,33 +123,20 @@ export class Connection {
 
   /** Runs the exchange to the end. Never rejects. */
   async run(): Promise<CloseEvent> {
-    const idle = new IdleTimer(this.#settings.idleTimeoutMs, () => this.close("idle"));
-    const onRead = (count: number) => {
-      this.bytesIn += count;
-      this.#replied = false; // a new message has begun
-      idle.touch();
-    };
-    const onWrite = (count: number) => {
-      this.bytesOut += count;
-      idle.touch();
-    };
     let reason: CloseReason = "done";
     let errorText: string | undefined;
     try {
-      const end = this.#settings.echo && this.#settings.framing === "eof"
-        ? await this.#streamEcho(onRead, onWrite)
-        : await this.#exchange(onRead, onWrite);
-      idle.stop();
+      const { end, unreadInputLikely } = this.#settings.echo && this.#settings.framing === "eof"
+        ? await this.#streamEcho()
+        : await this.#exchange();
       if (end === "limit") reason = "limit";
-      // After EOF the client can send nothing more, so there is nothing to drain.
-      if (end !== "eof") await this.#linger();
+      if (unreadInputLikely) await this.#linger();
     } catch (error) {
       if (this.#closeReason === undefined) {
         reason = isPeerGone(error) ? "reset" : "error";
         errorText = error instanceof Error ? error.message : String(error);
       }
     } finally {
-      idle.stop();
       closeQuietly(this.#conn);
     }
     const event: CloseEvent = {
@@ -139,12 +145,13 @@ export class Connection {
       id: this.id,
       peer: this.peer,
       reason: this.#closeReason ?? reason,
+      messages: this.messages,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       durationMs: performance.now() - this.#startedAt,
     };
     if (errorText !== undefined) event.error = errorText;
-    this.#emit(event);
+    this.#emit?.(event);
     return event;
   }
 
@@ -152,40 +159,47 @@ export class Connection {
    * Reads one whole message, then sends the reply or the message back. With
    * `keepAlive`, goes on line after line until the client closes.
    */
-  async #exchange(
-    onRead: (count: number) => void,
-    onWrite: (count: number) => void,
-  ): Promise<MessageEnd> {
+  async #exchange(): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
     const { framing, maxMessageBytes, echo, keepAlive } = this.#settings;
     let carry: Uint8Array | undefined;
     for (let served = 0;; served++) {
       const message = await readMessage(this.#conn, {
         framing,
         maxBytes: maxMessageBytes,
-        onRead,
+        onRead: this.#onRead,
         carry,
       });
       // A keep-alive client that closes between lines is simply done.
-      if (served > 0 && message.end === "eof" && message.data.length === 0) return "eof";
-      this.#emitMessage(message.data, message.data.length, message.end);
+      if (served > 0 && message.end === "eof" && message.data.length === 0) {
+        return { end: "eof", unreadInputLikely: false };
+      }
+      this.#received(message.data, message.data.length, message.end);
       const answer = echo ? message.data : this.#reply;
-      await writeAll(this.#conn, answer, onWrite);
-      this.#emitReply(answer.length);
-      if (!keepAlive || message.end !== "newline") return message.end;
-      carry = message.leftover;
+      await writeAll(this.#conn, answer, this.#onWrite);
+      this.#sent(answer.length);
+      if (keepAlive && message.end === "newline") {
+        carry = message.leftover;
+        continue;
+      }
+      // Input may still be waiting when the message stopped at the limit,
+      // when the first read filled its whole buffer, or when bytes came after
+      // the newline. Otherwise the client has sent all it meant to.
+      const unreadInputLikely = message.end === "limit" ||
+        (message.end === "chunk" && message.data.length >= FIRST_READ_BYTES) ||
+        (message.end === "newline" && (message.leftover?.length ?? 0) > 0);
+      return { end: message.end, unreadInputLikely };
     }
   }
 
   /**
    * Echoes until the client half-closes, one reused buffer at a time, so a
    * stream of any size passes through without being held whole in memory.
+   * The buffer is small until the first byte arrives: an idle client holds
+   * no more than one waiting for its first message would.
    */
-  async #streamEcho(
-    onRead: (count: number) => void,
-    onWrite: (count: number) => void,
-  ): Promise<MessageEnd> {
+  async #streamEcho(): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
     const { maxMessageBytes } = this.#settings;
-    const buffer = new Uint8Array(Math.max(1, Math.min(maxMessageBytes, READ_CHUNK_BYTES)));
+    let buffer = new Uint8Array(Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES)));
     let total = 0;
     let firstChunk = new Uint8Array(0);
     let end: MessageEnd = "eof";
@@ -197,14 +211,17 @@ export class Connection {
       }
       const count = await this.#conn.read(buffer.subarray(0, room));
       if (count === null) break;
-      onRead(count);
+      this.#onRead(count);
       if (total === 0) firstChunk = buffer.slice(0, count);
       total += count;
-      await writeAll(this.#conn, buffer.subarray(0, count), onWrite);
+      await writeAll(this.#conn, buffer.subarray(0, count), this.#onWrite);
+      if (buffer.length < READ_CHUNK_BYTES && maxMessageBytes > buffer.length) {
+        buffer = new Uint8Array(Math.min(maxMessageBytes, READ_CHUNK_BYTES));
+      }
     }
-    this.#emitMessage(firstChunk, total, end);
-    this.#emitReply(total);
-    return end;
+    this.#received(firstChunk, total, end);
+    this.#sent(total);
+    return { end, unreadInputLikely: end === "limit" };
   }
 
   /**
@@ -230,8 +247,9 @@ export class Connection {
     }
   }
 
-  #emitMessage(data: Uint8Array, bytes: number, end: MessageEnd): void {
-    this.#emit({
+  #received(data: Uint8Array, bytes: number, end: MessageEnd): void {
+    this.messages++;
+    this.#emit?.({
       type: "message",
       time: Date.now(),
       id: this.id,
@@ -242,8 +260,8 @@ export class Connection {
     });
   }
 
-  #emitReply(bytes: number): void {
+  #sent(bytes: number): void {
     this.#replied = true;
-    this.#emit({ type: "reply", time: Date.now(), id: this.id, peer: this.peer, bytes });
+    this.#emit?.({ type: "reply", time: Date.now(), id: this.id, peer: this.peer, bytes });
   }
 }

@@ -125,6 +125,8 @@ export interface CloseEvent extends ConnectionEventBase {
   type: "close";
   /** Why it was closed. */
   reason: CloseReason;
+  /** Messages received on it (more than one only with keep-alive). */
+  messages: number;
   /** Bytes received on it. */
   bytesIn: number;
   /** Bytes sent on it. */

@@ -15,8 +15,9 @@ import type { MessageEnd } from "./events.ts";
 /**
  * How the server decides that a message is complete.
  *
- * - `"chunk"`: whatever the first read returns (the lab's behaviour; a client
- *   that waits for the reply without half-closing is answered at once).
+ * - `"chunk"`: whatever the first read returns, at most 1 KiB like the lab's
+ *   `recv(1024)` (a client that waits for the reply without half-closing is
+ *   answered at once).
  * - `"line"`: up to and including the first `\n`.
  * - `"eof"`: everything until the client half-closes its side.
  */
@@ -26,9 +27,14 @@ export type Framing = "chunk" | "line" | "eof";
 export const FRAMINGS: readonly Framing[] = ["chunk", "line", "eof"];
 
 /**
- * The largest single read. Large enough that a message sent in one write
- * over loopback arrives in one read; small enough to hold per connection.
+ * The first read's size: the lab's `recv(1024)`. A connection that waits for
+ * its first byte holds only this much, so ten thousand idle clients cost ten
+ * megabytes of buffers, not six hundred. The `"chunk"` framing's message is
+ * what this read returns.
  */
+export const FIRST_READ_BYTES = 1024;
+
+/** The largest single read once a message is flowing; the buffer grows to it by doubling. */
 export const READ_CHUNK_BYTES = 64 * 1024;
 
 /** Something to read from, such as a `Deno.Conn`. */
@@ -105,7 +111,7 @@ export async function readMessage(
 ): Promise<ReceivedMessage> {
   const { framing = "chunk", maxBytes = 1024 * 1024, carry, onRead } = options;
   let buffer = new Uint8Array(
-    Math.max(1, Math.min(maxBytes, Math.max(READ_CHUNK_BYTES, carry?.length ?? 0))),
+    Math.max(1, Math.min(maxBytes, Math.max(FIRST_READ_BYTES, carry?.length ?? 0))),
   );
   let length = 0;
   /** Whether the bytes from `start` to `length` complete a message, and how. */

@@ -26,6 +26,7 @@
 export { DEFAULT_REPLY, serve, type ServeOptions, TcpServer } from "./server.ts";
 export {
   DEFAULT_MESSAGE,
+  type ReplySink,
   sendMessage,
   type SendMessageOptions,
   type SendMessageResult,

@@ -12,7 +12,7 @@
  */
 
 import { Connection, type ConnectionSettings, isPeerGone } from "./connection.ts";
-import type { ServerEvent, ServerStats } from "./events.ts";
+import type { CloseEvent, ServerEvent, ServerStats } from "./events.ts";
 import { type Framing, FRAMINGS } from "./framing.ts";
 import { type AccessPolicy, createAccessPolicy } from "./access.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
@@ -176,6 +176,8 @@ export class TcpServer implements AsyncDisposable {
     closedAtShutdown: 0,
     refused: 0,
   };
+  #idleTimeoutMs: number;
+  #idleSweep: ReturnType<typeof setInterval> | undefined;
   #closing = false;
   #wake: (() => void) | undefined;
   #acceptLoop: Promise<void>;
@@ -186,11 +188,12 @@ export class TcpServer implements AsyncDisposable {
   constructor(
     listener: Deno.Listener,
     settings: ConnectionSettings,
-    limits: { maxConnections: number; drainTimeoutMs: number },
+    limits: { maxConnections: number; drainTimeoutMs: number; idleTimeoutMs: number },
     access: AccessPolicy,
     onEvent?: (event: ServerEvent) => void,
   ) {
     this.#access = access;
+    this.#idleTimeoutMs = limits.idleTimeoutMs;
     this.#listener = listener;
     this.addr = listener.addr as Deno.NetAddr;
     this.#settings = settings;
@@ -200,15 +203,23 @@ export class TcpServer implements AsyncDisposable {
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#emit({ type: "listening", time: Date.now(), address: formatAddress(this.addr) });
     this.#acceptLoop = this.#accept();
+    if (this.#idleTimeoutMs > 0 && Number.isFinite(this.#idleTimeoutMs)) {
+      // One sweep for all connections instead of a timer each: arming and
+      // clearing a timer per connection costs more than the exchange's logic.
+      const period = Math.min(1000, Math.max(10, this.#idleTimeoutMs / 4));
+      this.#idleSweep = setInterval(() => this.#closeIdle(), period);
+    }
   }
 
-  /** The counters so far. */
+  /** The counters so far, open connections included. */
   get stats(): ServerStats {
-    return {
-      ...this.#stats,
-      active: this.#running.size,
-      uptimeMs: performance.now() - this.#startedAt,
-    };
+    const stats = { ...this.#stats };
+    for (const connection of this.#running.keys()) {
+      stats.messages += connection.messages;
+      stats.bytesIn += connection.bytesIn;
+      stats.bytesOut += connection.bytesOut;
+    }
+    return { ...stats, active: this.#running.size, uptimeMs: performance.now() - this.#startedAt };
   }
 
   /**
@@ -228,16 +239,6 @@ export class TcpServer implements AsyncDisposable {
 
   #emit(event: ServerEvent): void {
     switch (event.type) {
-      case "message":
-        this.#stats.messages++;
-        break;
-      case "close":
-        this.#stats.bytesIn += event.bytesIn;
-        this.#stats.bytesOut += event.bytesOut;
-        if (event.reason === "reset" || event.reason === "error") this.#stats.errors++;
-        if (event.reason === "idle") this.#stats.idleTimeouts++;
-        if (event.reason === "shutdown") this.#stats.closedAtShutdown++;
-        break;
       case "accept-error":
         this.#stats.errors++;
         break;
@@ -330,15 +331,33 @@ export class TcpServer implements AsyncDisposable {
       return;
     }
     this.#stats.connections++;
-    const connection = new Connection(conn, this.#nextId++, this.#settings, (event) => {
-      this.#emit(event);
-    });
-    this.#emit({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
-    const done = connection.run().finally(() => {
+    // Events are built only when someone listens: the exchange itself is cheap.
+    const report = this.#onEvent ? (event: ServerEvent) => this.#emit(event) : undefined;
+    const connection = new Connection(conn, this.#nextId++, this.#settings, report);
+    report?.({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
+    const done = connection.run().then((close) => {
+      this.#account(close);
       this.#running.delete(connection);
       this.#wakeUp(); // a slot is free again
     });
     this.#running.set(connection, done);
+  }
+
+  #account(close: CloseEvent): void {
+    const stats = this.#stats;
+    stats.messages += close.messages;
+    stats.bytesIn += close.bytesIn;
+    stats.bytesOut += close.bytesOut;
+    if (close.reason === "reset" || close.reason === "error") stats.errors++;
+    else if (close.reason === "idle") stats.idleTimeouts++;
+    else if (close.reason === "shutdown") stats.closedAtShutdown++;
+  }
+
+  #closeIdle(): void {
+    const now = performance.now();
+    for (const connection of this.#running.keys()) {
+      if (now - connection.lastActivity >= this.#idleTimeoutMs) connection.close("idle");
+    }
   }
 
   async #stop(): Promise<void> {
@@ -367,6 +386,7 @@ export class TcpServer implements AsyncDisposable {
       for (const connection of this.#running.keys()) connection.close("shutdown");
       await Promise.all(this.#running.values());
     }
+    clearInterval(this.#idleSweep);
     this.#emit({ type: "summary", time: Date.now(), ...this.stats });
     this.#resolveFinished();
   }
@@ -435,11 +455,10 @@ export function serve(options: ServeOptions = {}): TcpServer {
       reply: typeof reply === "string" ? new TextEncoder().encode(reply) : reply,
       echo,
       maxMessageBytes,
-      idleTimeoutMs: idleTimeout,
       lingerMs: lingerTimeout,
       keepAlive,
     },
-    { maxConnections, drainTimeoutMs: drainTimeout },
+    { maxConnections, drainTimeoutMs: drainTimeout, idleTimeoutMs: idleTimeout },
     access,
     onEvent,
   );

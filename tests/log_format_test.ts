@@ -33,7 +33,14 @@ Deno.test("formatEvent() leaves out accepts, replies and normal closes", () => {
   const base = { time: 0, id: 1, peer: "127.0.0.1:1" };
   assert.equal(formatEvent({ ...base, type: "connection" }), undefined);
   assert.equal(formatEvent({ ...base, type: "reply", bytes: 21 }), undefined);
-  const close = { ...base, type: "close", bytesIn: 1, bytesOut: 1, durationMs: 1 } as const;
+  const close = {
+    ...base,
+    type: "close",
+    messages: 1,
+    bytesIn: 1,
+    bytesOut: 1,
+    durationMs: 1,
+  } as const;
   assert.equal(formatEvent({ ...close, reason: "done" }), undefined);
   assert.match(
     toPlainText(formatEvent({ ...close, reason: "idle", durationMs: 30_000 })!),
@@ -82,6 +89,7 @@ Deno.test("formatEvent() says who reset and why", () => {
       id: 3,
       peer: "[::1]:40000",
       reason: "reset",
+      messages: 0,
       bytesIn: 11,
       bytesOut: 0,
       durationMs: 2,

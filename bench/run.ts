@@ -1,0 +1,382 @@
+/**
+ * The benchmark harness: `deno task bench` (about two minutes) or
+ * `deno task bench --quick` (seconds; proves the harness works, as CI does).
+ *
+ * One run starts, one after another on loopback, our server and the
+ * baselines it is held against, drives each the same way, and reports every
+ * figure with its ratio to the baseline measured in the same run: as a
+ * markdown table on stdout, in `bench/results.json`, and as `bench/chart.svg`
+ * (cycles per second against concurrency). A quick run writes its files to a
+ * temporary folder instead, leaving the committed results alone.
+ *
+ * @module
+ */
+
+import {
+  type BenchServer,
+  cpuMs,
+  hasProgram,
+  openDescriptors,
+  residentBytes,
+  run,
+  startBenchServer,
+} from "./_process.ts";
+import { renderChart, renderTable, type Row } from "./_report.ts";
+
+const quick = Deno.args.includes("--quick");
+const here = new URL(".", import.meta.url).pathname;
+const root = new URL("../", import.meta.url).pathname;
+const deno = Deno.execPath();
+const net = "--allow-net=127.0.0.1";
+
+const settings = quick
+  ? {
+    loadMs: 400,
+    concurrencies: [1, 32],
+    echoBytes: 64 * 2 ** 20,
+    idle: 500,
+    coldRuns: 3,
+    burst: 500,
+  }
+  : {
+    loadMs: 3000,
+    concurrencies: [1, 32, 256],
+    echoBytes: 2 ** 30,
+    idle: 5000,
+    coldRuns: 21,
+    burst: 5000,
+  };
+
+const hasNode = await hasProgram("node");
+const hasCc = await hasProgram("cc");
+const outDir = quick ? await Deno.makeTempDir({ prefix: "tcp-bench-" }) : here;
+const workDir = await Deno.makeTempDir({ prefix: "tcp-bench-work-" });
+
+function ours(name: string, extra: string[] = [], logFile?: string, shell?: string) {
+  return startBenchServer(
+    name,
+    deno,
+    ["run", net, `${root}server.ts`, "--host", "127.0.0.1", "--port", "0", ...extra],
+    { logFile, shell },
+  );
+}
+const minimal = () =>
+  startBenchServer("minimal Deno", deno, ["run", net, `${here}minimal_server.ts`]);
+const node = () => startBenchServer("Node.js net", "node", [`${here}node_server.cjs`]);
+
+/** Drives a server with our load mode, in its own process like a user's. */
+async function load(port: number, concurrency: number, extra: string[] = []) {
+  const { stdout, stderr } = await new Deno.Command(deno, {
+    args: [
+      "run",
+      net,
+      `${root}client.ts`,
+      "--port",
+      String(port),
+      "--connections",
+      String(concurrency),
+      "--duration",
+      `${settings.loadMs}ms`,
+      "--json",
+      ...extra,
+    ],
+    stdin: "null",
+  }).output();
+  // Exit code 1 means some cycles failed; the report still says how many.
+  const output = new TextDecoder().decode(stdout);
+  if (!output.startsWith("{")) {
+    throw new Error(`The load generator failed: ${new TextDecoder().decode(stderr)}`);
+  }
+  return JSON.parse(output) as {
+    cyclesPerSecond: number;
+    cycles: number;
+    latencyMs: { p50: number; p99: number };
+    errors: Record<string, number>;
+  };
+}
+
+const log = (text: string) => console.error(`bench: ${text}`);
+const results: Record<string, unknown> = {
+  machine: { cores: navigator.hardwareConcurrency, deno: Deno.version.deno, quick },
+};
+const rows: Row[] = [];
+
+// 1. Cycles per second at each concurrency, and CPU time per cycle at 32.
+const series: { name: string; points: { concurrency: number; cyclesPerSecond: number }[] }[] = [];
+const cpuPerCycle: Record<string, number> = {};
+const logFile = `${workDir}/server.log`;
+const contenders: [string, () => Promise<BenchServer>][] = [
+  ["ours, quiet", () => ours("ours, quiet", ["--quiet"])],
+  ["ours, logging to a file", async () => {
+    // A fresh file each time: the listening line of the last run must not be read.
+    await Deno.remove(logFile).catch(() => {});
+    return ours("ours, logging to a file", [], logFile);
+  }],
+  ["minimal Deno", minimal],
+  ...(hasNode ? [["Node.js net", node] as [string, () => Promise<BenchServer>]] : []),
+];
+for (const [name, start] of contenders) {
+  const points = [];
+  for (const concurrency of settings.concurrencies) {
+    log(`${name}, concurrency ${concurrency}`);
+    await using server = await start();
+    const cpuBefore = await cpuMs(server.pid);
+    const report = await load(server.port, concurrency);
+    const cpu = (await cpuMs(server.pid)) - cpuBefore;
+    if (concurrency === 32) cpuPerCycle[name] = (cpu * 1000) / Math.max(1, report.cycles);
+    points.push({
+      concurrency,
+      cyclesPerSecond: report.cyclesPerSecond,
+      p50Ms: report.latencyMs.p50,
+      p99Ms: report.latencyMs.p99,
+      errors: report.errors,
+    });
+  }
+  series.push({ name, points });
+}
+results.cycles = series;
+results.cpuMicrosecondsPerCycle = cpuPerCycle;
+
+const rate = (name: string, concurrency: number) =>
+  series.find((s) => s.name === name)?.points.find((p) => p.concurrency === concurrency)
+    ?.cyclesPerSecond ?? NaN;
+for (const concurrency of settings.concurrencies) {
+  rows.push({
+    metric: `cycles/s at concurrency ${concurrency}, quiet`,
+    ours: rate("ours, quiet", concurrency),
+    baseline: rate("minimal Deno", concurrency),
+    baselineName: "minimal Deno",
+    unit: "/s",
+    target: concurrency === 1 ? undefined : { atLeast: 0.95 },
+  });
+}
+for (const concurrency of settings.concurrencies) {
+  rows.push({
+    metric: `cycles/s at concurrency ${concurrency}, logging to a file`,
+    ours: rate("ours, logging to a file", concurrency),
+    baseline: rate("ours, quiet", concurrency),
+    baselineName: "ours, quiet",
+    unit: "/s",
+    target: { atLeast: 0.85 },
+  });
+}
+rows.push({
+  metric: "server CPU per cycle (user+sys), concurrency 32",
+  ours: cpuPerCycle["ours, quiet"],
+  baseline: cpuPerCycle["minimal Deno"],
+  baselineName: "minimal Deno",
+  unit: "µs",
+  target: { atMost: 1.1 },
+});
+
+// 2. The load generator against a compiled epoll one, on the same server.
+if (hasCc) {
+  log("load generator against compiled epoll");
+  const binary = `${workDir}/epoll_load`;
+  await run("cc", ["-O2", "-o", binary, `${here}epoll_load.c`]);
+  await using server = await ours("ours, quiet", ["--quiet"]);
+  const epoll = JSON.parse(await run(binary, [String(server.port), "32", String(settings.loadMs)]));
+  const ourLoad = await load(server.port, 32);
+  const epollRate = epoll.cycles / (epoll.elapsedMs / 1000);
+  results.loadGenerator = { ours: ourLoad.cyclesPerSecond, epoll: epollRate };
+  rows.push({
+    metric: "load generator cycles/s at concurrency 32",
+    ours: ourLoad.cyclesPerSecond,
+    baseline: epollRate,
+    baselineName: "C epoll load generator",
+    unit: "/s",
+    target: { atLeast: 0.8 },
+  });
+}
+
+// 3. Echo throughput of one large stream.
+async function echoThroughput(port: number): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const block = new Uint8Array(64 * 1024).fill(0x61);
+  const startedAt = performance.now();
+  const sending = (async () => {
+    for (let sent = 0; sent < settings.echoBytes; sent += block.length) {
+      let offset = 0;
+      while (offset < block.length) offset += await conn.write(block.subarray(offset));
+    }
+    await conn.closeWrite();
+  })();
+  const buffer = new Uint8Array(256 * 1024);
+  let received = 0;
+  let count;
+  while ((count = await conn.read(buffer)) !== null) received += count;
+  await sending;
+  conn.close();
+  if (received !== settings.echoBytes) throw new Error(`Echo returned ${received} bytes`);
+  return received / 2 ** 20 / ((performance.now() - startedAt) / 1000);
+}
+{
+  log("echo throughput");
+  let oursEcho: number, plainEcho: number;
+  {
+    await using server = await ours("ours, echo", [
+      "--quiet",
+      "--framing",
+      "eof",
+      "--echo",
+      "--max-message",
+      "4GiB",
+    ]);
+    oursEcho = await echoThroughput(server.port);
+  }
+  {
+    await using server = await startBenchServer("plain echo", deno, [
+      "run",
+      net,
+      `${here}plain_echo.ts`,
+    ]);
+    plainEcho = await echoThroughput(server.port);
+  }
+  results.echoMiBPerSecond = { ours: oursEcho, plain: plainEcho };
+  rows.push({
+    metric: `echo of ${settings.echoBytes / 2 ** 20} MiB`,
+    ours: oursEcho,
+    baseline: plainEcho,
+    baselineName: "plain read/write loop",
+    unit: "MiB/s",
+    target: { atLeast: 0.9 },
+  });
+}
+
+// 4. Memory per idle connection, in fresh processes.
+async function memoryPerIdle(server: BenchServer): Promise<number> {
+  const base = await openDescriptors(server.pid);
+  const before = await residentBytes(server.pid);
+  const conns: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < settings.idle; i++) {
+      conns.push(await Deno.connect({ hostname: "127.0.0.1", port: server.port }));
+    }
+    const deadline = performance.now() + 20_000;
+    while ((await openDescriptors(server.pid)) < base + settings.idle) {
+      if (performance.now() > deadline) throw new Error(`${server.name} did not accept them all`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return ((await residentBytes(server.pid)) - before) / settings.idle;
+  } finally {
+    for (const conn of conns) conn.close();
+  }
+}
+{
+  log("memory per idle connection");
+  const raise = 'ulimit -n "$(ulimit -Hn)";';
+  const perIdle: Record<string, number> = {};
+  {
+    await using server = await ours(
+      "ours",
+      [
+        "--quiet",
+        "--idle-timeout",
+        "0",
+        "--max-connections",
+        String(settings.idle * 2),
+      ],
+      undefined,
+      raise,
+    );
+    perIdle.ours = await memoryPerIdle(server);
+  }
+  {
+    await using server = await startBenchServer("minimal Deno", "sh", [
+      "-c",
+      `${raise} exec '${deno}' run ${net} '${here}minimal_server.ts'`,
+    ]);
+    perIdle.minimal = await memoryPerIdle(server);
+  }
+  if (hasNode) {
+    await using server = await node();
+    perIdle.node = await memoryPerIdle(server);
+  }
+  results.bytesPerIdleConnection = perIdle;
+  rows.push({
+    metric: `RSS per idle connection (${settings.idle} open)`,
+    ours: perIdle.ours / 1024,
+    baseline: perIdle.minimal / 1024,
+    baselineName: "minimal Deno",
+    unit: "KiB",
+    target: { atMost: 1.1 },
+  });
+}
+
+// 5. Client cold start, whole process, median of many runs.
+async function medianRunMs(args: string[]): Promise<number> {
+  const times: number[] = [];
+  await run(deno, args); // the first run fills Deno's module cache
+  for (let i = 0; i < settings.coldRuns; i++) {
+    const startedAt = performance.now();
+    await run(deno, args);
+    times.push(performance.now() - startedAt);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+{
+  log("client cold start");
+  await using server = await ours("ours, quiet", ["--quiet"]);
+  const port = String(server.port);
+  const oursMs = await medianRunMs(["run", net, `${root}client.ts`, "--port", port]);
+  const minimalMs = await medianRunMs(["run", net, `${here}minimal_client.ts`, port]);
+  results.clientColdStartMs = { ours: oursMs, minimal: minimalMs };
+  rows.push({
+    metric: "client cold start (median)",
+    ours: oursMs,
+    baseline: minimalMs,
+    baselineName: "minimal Deno client",
+    unit: "ms",
+    target: { atMost: 1.3 },
+  });
+}
+
+// 6. A burst: many clients connect at once; time until every one is answered.
+async function burstMs(port: number): Promise<number> {
+  const message = new TextEncoder().encode("Hai from client");
+  const startedAt = performance.now();
+  const results = await Promise.allSettled(
+    Array.from({ length: settings.burst }, async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(message);
+        const buffer = new Uint8Array(64);
+        while ((await conn.read(buffer)) !== null) { /* to EOF */ }
+      } finally {
+        conn.close();
+      }
+    }),
+  );
+  const failed = results.filter((result) => result.status === "rejected").length;
+  if (failed > 0) log(`burst: ${failed} of ${settings.burst} failed`);
+  return performance.now() - startedAt;
+}
+{
+  log("burst");
+  let oursMs: number, minimalMs: number;
+  {
+    await using server = await ours("ours, quiet", ["--quiet"]);
+    oursMs = await burstMs(server.port);
+  }
+  {
+    await using server = await minimal();
+    minimalMs = await burstMs(server.port);
+  }
+  results.burstMs = { ours: oursMs, minimal: minimalMs };
+  rows.push({
+    metric: `burst of ${settings.burst} connects, all answered`,
+    ours: oursMs,
+    baseline: minimalMs,
+    baselineName: "minimal Deno (backlog 511)",
+    unit: "ms",
+    target: undefined,
+  });
+}
+
+results.rows = rows;
+await Deno.writeTextFile(`${outDir}/results.json`, JSON.stringify(results, null, 2) + "\n");
+await Deno.writeTextFile(`${outDir}/chart.svg`, renderChart(series));
+await Deno.remove(workDir, { recursive: true });
+console.log(renderTable(rows, { cores: navigator.hardwareConcurrency, quick }));
+log(`wrote ${outDir}/results.json and ${outDir}/chart.svg`);
