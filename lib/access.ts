@@ -38,6 +38,8 @@ export interface AccessPolicyOptions {
 
 /** Decides whether a peer address may connect. */
 export interface AccessPolicy {
+  /** Whether there are any rules; without them every peer may connect. */
+  readonly active: boolean;
   /**
    * The rule that refuses `address`, or `undefined` when it may connect.
    * An allow list that does not match is reported as `"not in --allow"`.
@@ -144,6 +146,7 @@ export function createAccessPolicy(options: AccessPolicyOptions = {}): AccessPol
   const allow = split(options.allow);
   const deny = split(options.deny);
   return {
+    active: allow.length > 0 || deny.length > 0,
     refusal(address: string): string | undefined {
       if (allow.length === 0 && deny.length === 0) return undefined;
       const parsed = parseAddress(address);

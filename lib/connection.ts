@@ -70,6 +70,7 @@ export class Connection {
   #conn: Deno.Conn;
   #settings: ConnectionSettings;
   #emit: ((event: ServerEvent) => void) | undefined;
+  #onClosed: ((connection: Connection, reason: CloseReason) => void) | undefined;
   #peer: string | undefined;
   #closeReason: CloseReason | undefined;
   /** The fixed reply; in keep-alive mode it ends with a newline, so a client knows where. */
@@ -90,12 +91,18 @@ export class Connection {
     conn: Deno.Conn,
     id: number,
     settings: ConnectionSettings,
-    emit?: (event: ServerEvent) => void,
+    observers: {
+      /** Receives the message, reply and close events, if set. */
+      emit?: (event: ServerEvent) => void;
+      /** Called once, when the connection has closed. */
+      onClosed?: (connection: Connection, reason: CloseReason) => void;
+    } = {},
   ) {
     this.#conn = conn;
     this.id = id;
     this.#settings = settings;
-    this.#emit = emit;
+    this.#emit = observers.emit;
+    this.#onClosed = observers.onClosed;
     this.#reply = settings.keepAlive && settings.reply.at(-1) !== 0x0a
       ? new Uint8Array([...settings.reply, 0x0a])
       : settings.reply;
@@ -121,8 +128,8 @@ export class Connection {
     closeQuietly(this.#conn);
   }
 
-  /** Runs the exchange to the end. Never rejects. */
-  async run(): Promise<CloseEvent> {
+  /** Runs the exchange to the end; resolves to why it closed. Never rejects. */
+  async run(): Promise<CloseReason> {
     let reason: CloseReason = "done";
     let errorText: string | undefined;
     try {
@@ -139,20 +146,24 @@ export class Connection {
     } finally {
       closeQuietly(this.#conn);
     }
-    const event: CloseEvent = {
-      type: "close",
-      time: Date.now(),
-      id: this.id,
-      peer: this.peer,
-      reason: this.#closeReason ?? reason,
-      messages: this.messages,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      durationMs: performance.now() - this.#startedAt,
-    };
-    if (errorText !== undefined) event.error = errorText;
-    this.#emit?.(event);
-    return event;
+    const finalReason = this.#closeReason ?? reason;
+    if (this.#emit) {
+      const event: CloseEvent = {
+        type: "close",
+        time: Date.now(),
+        id: this.id,
+        peer: this.peer,
+        reason: finalReason,
+        messages: this.messages,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        durationMs: performance.now() - this.#startedAt,
+      };
+      if (errorText !== undefined) event.error = errorText;
+      this.#emit(event);
+    }
+    this.#onClosed?.(this, finalReason);
+    return finalReason;
   }
 
   /**

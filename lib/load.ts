@@ -215,19 +215,24 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
   };
 
   // One timer for every worker: a cycle stuck past cycleTimeout has its
-  // connection closed, which fails its pending read or write.
-  const inFlight = new Map<Deno.Conn, number>();
+  // connection closed, which fails its pending read or write. Each worker
+  // owns a slot, so the hot loop only stores into it.
+  const slots = Array.from(
+    { length: concurrency },
+    () => ({ conn: undefined as Deno.Conn | undefined, since: 0 }),
+  );
   const watchdog = setInterval(() => {
     const now = performance.now();
-    for (const [conn, since] of inFlight) {
-      if (now - since > cycleTimeout) {
-        inFlight.delete(conn);
-        closeQuietly(conn);
+    for (const slot of slots) {
+      if (slot.conn && now - slot.since > cycleTimeout) {
+        closeQuietly(slot.conn);
+        slot.conn = undefined;
       }
     }
   }, Math.min(1000, Math.max(10, cycleTimeout / 4)));
 
-  async function closingWorker(): Promise<void> {
+  async function closingWorker(_: unknown, worker: number): Promise<void> {
+    const slot = slots[worker];
     const buffer = new Uint8Array(64 * 1024);
     while (mayStart()) {
       started++;
@@ -235,7 +240,8 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       let conn: Deno.TcpConn | undefined;
       try {
         conn = await Deno.connect({ hostname, port });
-        inFlight.set(conn, begin);
+        slot.since = begin;
+        slot.conn = conn;
         let offset = 0;
         while (offset < payload.length) offset += await conn.write(payload.subarray(offset));
         bytesSent += payload.length;
@@ -246,15 +252,14 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       } catch (error) {
         fail(error);
       } finally {
-        if (conn) {
-          inFlight.delete(conn);
-          closeQuietly(conn);
-        }
+        slot.conn = undefined;
+        if (conn) closeQuietly(conn);
       }
     }
   }
 
-  async function keepAliveWorker(): Promise<void> {
+  async function keepAliveWorker(_: unknown, worker: number): Promise<void> {
+    const slot = slots[worker];
     const buffer = new Uint8Array(64 * 1024);
     let conn: Deno.TcpConn | undefined;
     while (mayStart()) {
@@ -262,7 +267,8 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       const begin = performance.now();
       try {
         conn ??= await Deno.connect({ hostname, port });
-        inFlight.set(conn, begin);
+        slot.since = begin;
+        slot.conn = conn;
         let offset = 0;
         while (offset < payload.length) offset += await conn.write(payload.subarray(offset));
         bytesSent += payload.length;
@@ -282,7 +288,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
         if (conn) closeQuietly(conn);
         conn = undefined;
       } finally {
-        if (conn) inFlight.delete(conn);
+        slot.conn = undefined;
       }
     }
     if (conn) closeQuietly(conn);

@@ -12,7 +12,7 @@
  */
 
 import { Connection, type ConnectionSettings, isPeerGone } from "./connection.ts";
-import type { CloseEvent, ServerEvent, ServerStats } from "./events.ts";
+import type { CloseReason, ServerEvent, ServerStats } from "./events.ts";
 import { type Framing, FRAMINGS } from "./framing.ts";
 import { type AccessPolicy, createAccessPolicy } from "./access.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
@@ -163,7 +163,9 @@ export class TcpServer implements AsyncDisposable {
   #drainTimeoutMs: number;
   #access: AccessPolicy;
   #onEvent: ((event: ServerEvent) => void) | undefined;
-  #running = new Map<Connection, Promise<unknown>>();
+  #running = new Set<Connection>();
+  /** Set during shutdown: called when the last connection has closed. */
+  #allClosed: (() => void) | undefined;
   #nextId = 1;
   #startedAt = performance.now();
   #stats: Omit<ServerStats, "active" | "uptimeMs"> = {
@@ -214,7 +216,7 @@ export class TcpServer implements AsyncDisposable {
   /** The counters so far, open connections included. */
   get stats(): ServerStats {
     const stats = { ...this.#stats };
-    for (const connection of this.#running.keys()) {
+    for (const connection of this.#running) {
       stats.messages += connection.messages;
       stats.bytesIn += connection.bytesIn;
       stats.bytesOut += connection.bytesOut;
@@ -323,39 +325,44 @@ export class TcpServer implements AsyncDisposable {
   }
 
   #start(conn: Deno.Conn): void {
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    const rule = this.#access.refusal(remote.hostname);
-    if (rule !== undefined) {
-      closeQuietly(conn);
-      this.#emit({ type: "refused", time: Date.now(), peer: formatAddress(remote), rule });
-      return;
+    if (this.#access.active) {
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const rule = this.#access.refusal(remote.hostname);
+      if (rule !== undefined) {
+        closeQuietly(conn);
+        this.#emit({ type: "refused", time: Date.now(), peer: formatAddress(remote), rule });
+        return;
+      }
     }
     this.#stats.connections++;
     // Events are built only when someone listens: the exchange itself is cheap.
     const report = this.#onEvent ? (event: ServerEvent) => this.#emit(event) : undefined;
-    const connection = new Connection(conn, this.#nextId++, this.#settings, report);
-    report?.({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
-    const done = connection.run().then((close) => {
-      this.#account(close);
-      this.#running.delete(connection);
-      this.#wakeUp(); // a slot is free again
+    const connection = new Connection(conn, this.#nextId++, this.#settings, {
+      emit: report,
+      onClosed: this.#onClosed,
     });
-    this.#running.set(connection, done);
+    report?.({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
+    this.#running.add(connection);
+    connection.run(); // never rejects; reports back through onClosed
   }
 
-  #account(close: CloseEvent): void {
+  /** Counts a finished connection in and frees its slot. */
+  #onClosed = (connection: Connection, reason: CloseReason): void => {
     const stats = this.#stats;
-    stats.messages += close.messages;
-    stats.bytesIn += close.bytesIn;
-    stats.bytesOut += close.bytesOut;
-    if (close.reason === "reset" || close.reason === "error") stats.errors++;
-    else if (close.reason === "idle") stats.idleTimeouts++;
-    else if (close.reason === "shutdown") stats.closedAtShutdown++;
-  }
+    stats.messages += connection.messages;
+    stats.bytesIn += connection.bytesIn;
+    stats.bytesOut += connection.bytesOut;
+    if (reason === "reset" || reason === "error") stats.errors++;
+    else if (reason === "idle") stats.idleTimeouts++;
+    else if (reason === "shutdown") stats.closedAtShutdown++;
+    this.#running.delete(connection);
+    this.#wakeUp(); // a slot is free again
+    if (this.#running.size === 0) this.#allClosed?.();
+  };
 
   #closeIdle(): void {
     const now = performance.now();
-    for (const connection of this.#running.keys()) {
+    for (const connection of this.#running) {
       if (now - connection.lastActivity >= this.#idleTimeoutMs) connection.close("idle");
     }
   }
@@ -373,18 +380,19 @@ export class TcpServer implements AsyncDisposable {
     });
     // Connections that already have their reply only wait for the client to
     // close; there is nothing left to deliver, so they go at once.
-    for (const connection of this.#running.keys()) {
+    for (const connection of this.#running) {
       if (connection.replied) connection.close("shutdown");
     }
     if (this.#running.size > 0) {
+      const allClosed = new Promise<void>((resolve) => this.#allClosed = resolve);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const deadline = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, this.#drainTimeoutMs);
       });
-      await Promise.race([Promise.all(this.#running.values()), deadline]);
+      await Promise.race([allClosed, deadline]);
       clearTimeout(timer);
-      for (const connection of this.#running.keys()) connection.close("shutdown");
-      await Promise.all(this.#running.values());
+      for (const connection of this.#running) connection.close("shutdown");
+      await allClosed;
     }
     clearInterval(this.#idleSweep);
     this.#emit({ type: "summary", time: Date.now(), ...this.stats });
