@@ -183,16 +183,22 @@ function parseServerArgs(
 
 /**
  * Chooses how events reach the terminal. Colour only on a terminal (Deno
- * drops `%c` styles under NO_COLOR); otherwise plain synchronous writes,
- * which keep lines whole and in order, and cost less than `console.log`.
+ * drops `%c` styles under NO_COLOR). Otherwise lines are gathered and written
+ * once per turn of the event loop: under load many exchanges finish in one
+ * turn, and one write for all of them costs far less than one each. The
+ * first and last lines (listening, summary) are written at once.
  */
 function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => void {
   const encoder = new TextEncoder();
+  let pending = "";
+  let scheduled = false;
   let broken = false;
-  const writeLine = (line: string) => {
-    if (broken) return;
+  const flush = () => {
+    scheduled = false;
+    if (pending === "" || broken) return;
+    const bytes = encoder.encode(pending);
+    pending = "";
     try {
-      const bytes = encoder.encode(line + "\n");
       let offset = 0;
       while (offset < bytes.length) offset += Deno.stdout.writeSync(bytes.subarray(offset));
     } catch {
@@ -200,15 +206,24 @@ function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => vo
       broken = true;
     }
   };
-  if (json) return (event) => writeLine(formatEventJson(event));
-  const color = Deno.stdout.isTerminal() && !Deno.noColor;
+  const write = (line: string, now: boolean) => {
+    pending += line + "\n";
+    if (now) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setTimeout(flush, 0);
+    }
+  };
+  const color = !json && Deno.stdout.isTerminal() && !Deno.noColor;
   return (event) => {
+    const edge = event.type === "listening" || event.type === "summary";
     // Quiet keeps where it listens and how it went; the per-connection lines go.
-    if (quiet && event.type !== "listening" && event.type !== "summary") return;
+    if (quiet && !edge) return;
+    if (json) return write(formatEventJson(event), edge);
     const segments = formatEvent(event);
     if (!segments) return;
     if (color) console.log(...toConsoleArgs(segments));
-    else writeLine(toPlainText(segments));
+    else write(toPlainText(segments), edge);
   };
 }
 

@@ -16,7 +16,13 @@
  */
 
 import type { CloseEvent, CloseReason, MessageEnd, ServerEvent } from "./events.ts";
-import { FIRST_READ_BYTES, type Framing, READ_CHUNK_BYTES, readMessage } from "./framing.ts";
+import {
+  FIRST_READ_BYTES,
+  type Framing,
+  READ_CHUNK_BYTES,
+  readMessage,
+  type ReceivedMessage,
+} from "./framing.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
@@ -133,9 +139,19 @@ export class Connection {
     let reason: CloseReason = "done";
     let errorText: string | undefined;
     try {
-      const { end, unreadInputLikely } = this.#settings.echo && this.#settings.framing === "eof"
-        ? await this.#streamEcho()
-        : await this.#exchange();
+      // The first read happens here, before any framing logic, so that an
+      // idle connection waits in this one function: each suspended async
+      // call holds memory, and ten thousand idle clients multiply it.
+      const { maxMessageBytes } = this.#settings;
+      const first = new Uint8Array(Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES)));
+      const count = await this.#conn.read(first);
+      if (count !== null) this.#onRead(count);
+      const begun = first.subarray(0, count ?? 0);
+      const { end, unreadInputLikely } = count === null
+        ? await this.#exchange(begun, true)
+        : this.#settings.echo && this.#settings.framing === "eof"
+        ? await this.#streamEcho(begun)
+        : await this.#exchange(begun, false);
       if (end === "limit") reason = "limit";
       if (unreadInputLikely) await this.#linger();
     } catch (error) {
@@ -170,16 +186,21 @@ export class Connection {
    * Reads one whole message, then sends the reply or the message back. With
    * `keepAlive`, goes on line after line until the client closes.
    */
-  async #exchange(): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
+  async #exchange(
+    begun: Uint8Array,
+    atEof: boolean,
+  ): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
     const { framing, maxMessageBytes, echo, keepAlive } = this.#settings;
-    let carry: Uint8Array | undefined;
+    let start: Uint8Array | undefined = begun;
     for (let served = 0;; served++) {
-      const message = await readMessage(this.#conn, {
-        framing,
-        maxBytes: maxMessageBytes,
-        onRead: this.#onRead,
-        carry,
-      });
+      const message: ReceivedMessage = atEof && served === 0
+        ? { data: begun, end: "eof" as const, leftover: undefined }
+        : await readMessage(this.#conn, {
+          framing,
+          maxBytes: maxMessageBytes,
+          onRead: this.#onRead,
+          start,
+        });
       // A keep-alive client that closes between lines is simply done.
       if (served > 0 && message.end === "eof" && message.data.length === 0) {
         return { end: "eof", unreadInputLikely: false };
@@ -189,7 +210,7 @@ export class Connection {
       await writeAll(this.#conn, answer, this.#onWrite);
       this.#sent(answer.length);
       if (keepAlive && message.end === "newline") {
-        carry = message.leftover;
+        start = message.leftover;
         continue;
       }
       // Input may still be waiting when the message stopped at the limit,
@@ -208,11 +229,13 @@ export class Connection {
    * The buffer is small until the first byte arrives: an idle client holds
    * no more than one waiting for its first message would.
    */
-  async #streamEcho(): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
+  async #streamEcho(begun: Uint8Array): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
     const { maxMessageBytes } = this.#settings;
-    let buffer = new Uint8Array(Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES)));
-    let total = 0;
-    let firstChunk = new Uint8Array(0);
+    // The first chunk goes back before reading more, in a buffer big enough to flow.
+    await writeAll(this.#conn, begun, this.#onWrite);
+    const firstChunk = begun.slice();
+    let total = begun.length;
+    const buffer = new Uint8Array(Math.min(maxMessageBytes, READ_CHUNK_BYTES));
     let end: MessageEnd = "eof";
     while (true) {
       const room = Math.min(buffer.length, maxMessageBytes - total);
@@ -223,12 +246,8 @@ export class Connection {
       const count = await this.#conn.read(buffer.subarray(0, room));
       if (count === null) break;
       this.#onRead(count);
-      if (total === 0) firstChunk = buffer.slice(0, count);
       total += count;
       await writeAll(this.#conn, buffer.subarray(0, count), this.#onWrite);
-      if (buffer.length < READ_CHUNK_BYTES && maxMessageBytes > buffer.length) {
-        buffer = new Uint8Array(Math.min(maxMessageBytes, READ_CHUNK_BYTES));
-      }
     }
     this.#received(firstChunk, total, end);
     this.#sent(total);

@@ -58,10 +58,11 @@ export interface ReadMessageOptions {
    */
   maxBytes?: number;
   /**
-   * Bytes already read past the previous message (its `leftover`), which
-   * begin this one.
+   * Bytes already read that begin this message, such as the previous line's
+   * `leftover`, or a first read done before the framing mattered. Their
+   * buffer is taken over: it is filled on and may be replaced as it grows.
    */
-  carry?: Uint8Array;
+  start?: Uint8Array;
   /** Called after every read with the count read, so a caller can track activity. */
   onRead?: (count: number) => void;
 }
@@ -109,11 +110,12 @@ export async function readMessage(
   reader: ByteReader,
   options: ReadMessageOptions = {},
 ): Promise<ReceivedMessage> {
-  const { framing = "chunk", maxBytes = 1024 * 1024, carry, onRead } = options;
-  let buffer = new Uint8Array(
-    Math.max(1, Math.min(maxBytes, Math.max(FIRST_READ_BYTES, carry?.length ?? 0))),
-  );
-  let length = 0;
+  const { framing = "chunk", maxBytes = 1024 * 1024, start: begun, onRead } = options;
+  // Reading continues in the buffer that holds the bytes so far, past them.
+  let buffer = begun
+    ? new Uint8Array(begun.buffer, begun.byteOffset, begun.buffer.byteLength - begun.byteOffset)
+    : new Uint8Array(Math.max(1, Math.min(maxBytes, FIRST_READ_BYTES)));
+  let length = begun?.length ?? 0;
   /** Whether the bytes from `start` to `length` complete a message, and how. */
   const complete = (start: number): ReceivedMessage | undefined => {
     if (framing === "line") {
@@ -133,17 +135,17 @@ export async function readMessage(
     }
     return undefined;
   };
-  if (carry && carry.length > 0) {
-    buffer.set(carry.subarray(0, buffer.length));
-    length = Math.min(carry.length, buffer.length);
+  if (length > 0) {
     const message = complete(0);
     if (message) return message;
   }
   while (true) {
-    if (length === buffer.length) {
+    if (length >= buffer.length) {
       // Grow by doubling, never past the limit: memory follows what arrived.
-      const grown = new Uint8Array(Math.min(buffer.length * 2, maxBytes));
-      grown.set(buffer);
+      const grown = new Uint8Array(
+        Math.min(Math.max(buffer.length * 2, FIRST_READ_BYTES), Math.max(maxBytes, length)),
+      );
+      grown.set(buffer.subarray(0, length));
       buffer = grown;
     }
     const wanted = Math.min(buffer.length - length, READ_CHUNK_BYTES);
