@@ -32,6 +32,7 @@ const net = "--allow-net=127.0.0.1";
 const settings = quick
   ? {
     loadMs: 400,
+    rounds: 1,
     concurrencies: [1, 32],
     echoBytes: 64 * 2 ** 20,
     idle: 500,
@@ -39,7 +40,8 @@ const settings = quick
     burst: 500,
   }
   : {
-    loadMs: 3000,
+    loadMs: 2000,
+    rounds: 3,
     concurrencies: [1, 32, 256],
     echoBytes: 2 ** 30,
     idle: 5000,
@@ -115,24 +117,49 @@ const contenders: [string, () => Promise<BenchServer>][] = [
   ["minimal Deno", minimal],
   ...(hasNode ? [["Node.js net", node] as [string, () => Promise<BenchServer>]] : []),
 ];
-for (const [name, start] of contenders) {
-  const points = [];
-  for (const concurrency of settings.concurrencies) {
-    log(`${name}, concurrency ${concurrency}`);
-    await using server = await start();
-    const cpuBefore = await cpuMs(server.pid);
-    const report = await load(server.port, concurrency);
-    const cpu = (await cpuMs(server.pid)) - cpuBefore;
-    if (concurrency === 32) cpuPerCycle[name] = (cpu * 1000) / Math.max(1, report.cycles);
-    points.push({
-      concurrency,
-      cyclesPerSecond: report.cyclesPerSecond,
-      p50Ms: report.latencyMs.p50,
-      p99Ms: report.latencyMs.p99,
-      errors: report.errors,
-    });
+// The machine is shared by server and load generator, and runs vary by
+// several percent: measure in rounds that alternate the servers, and keep
+// each figure's median.
+type Point = {
+  concurrency: number;
+  cyclesPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: Record<string, number>;
+  cpuUsPerCycle: number;
+};
+const measured = new Map<string, Point[]>();
+for (let round = 0; round < settings.rounds; round++) {
+  for (const [name, start] of contenders) {
+    for (const concurrency of settings.concurrencies) {
+      log(`round ${round + 1}: ${name}, concurrency ${concurrency}`);
+      await using server = await start();
+      const cpuBefore = await cpuMs(server.pid);
+      const report = await load(server.port, concurrency);
+      const cpu = (await cpuMs(server.pid)) - cpuBefore;
+      const key = `${name}@${concurrency}`;
+      measured.set(key, [...(measured.get(key) ?? []), {
+        concurrency,
+        cyclesPerSecond: report.cyclesPerSecond,
+        p50Ms: report.latencyMs.p50,
+        p99Ms: report.latencyMs.p99,
+        errors: report.errors,
+        cpuUsPerCycle: (cpu * 1000) / Math.max(1, report.cycles),
+      }]);
+    }
   }
+}
+const medianOf = (points: Point[], field: "cyclesPerSecond" | "cpuUsPerCycle") =>
+  points.map((point) => point[field]).sort((a, b) => a - b)[points.length >> 1];
+for (const [name] of contenders) {
+  const points = settings.concurrencies.map((concurrency) => {
+    const runs = measured.get(`${name}@${concurrency}`)!;
+    const rate = medianOf(runs, "cyclesPerSecond");
+    const typical = runs.find((run) => run.cyclesPerSecond === rate)!;
+    return { ...typical, rounds: runs.map((run) => Math.round(run.cyclesPerSecond)) };
+  });
   series.push({ name, points });
+  cpuPerCycle[name] = medianOf(measured.get(`${name}@32`) ?? [], "cpuUsPerCycle");
 }
 results.cycles = series;
 results.cpuMicrosecondsPerCycle = cpuPerCycle;
@@ -175,9 +202,20 @@ if (hasCc) {
   const binary = `${workDir}/epoll_load`;
   await run("cc", ["-O2", "-o", binary, `${here}epoll_load.c`]);
   await using server = await ours("ours, quiet", ["--quiet"]);
-  const epoll = JSON.parse(await run(binary, [String(server.port), "32", String(settings.loadMs)]));
-  const ourLoad = await load(server.port, 32);
-  const epollRate = epoll.cycles / (epoll.elapsedMs / 1000);
+  // Both share two cores with the server, so each run is noisy: alternate
+  // them and take each one's median.
+  const epollRates: number[] = [];
+  const ourRates: number[] = [];
+  for (let round = 0; round < (quick ? 1 : 3); round++) {
+    const epoll = JSON.parse(
+      await run(binary, [String(server.port), "32", String(settings.loadMs)]),
+    );
+    epollRates.push(epoll.cycles / (epoll.elapsedMs / 1000));
+    ourRates.push((await load(server.port, 32)).cyclesPerSecond);
+  }
+  const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1];
+  const epollRate = median(epollRates);
+  const ourLoad = { cyclesPerSecond: median(ourRates) };
   results.loadGenerator = { ours: ourLoad.cyclesPerSecond, epoll: epollRate };
   rows.push({
     metric: "load generator cycles/s at concurrency 32",
@@ -304,23 +342,27 @@ async function memoryPerIdle(server: BenchServer): Promise<number> {
 }
 
 // 5. Client cold start, whole process, median of many runs.
-async function medianRunMs(args: string[]): Promise<number> {
-  const times: number[] = [];
-  await run(deno, args); // the first run fills Deno's module cache
+/** Median wall time of whole-process runs, the two commands taking turns so drift hits both. */
+async function medianRunsMs(commands: string[][]): Promise<number[]> {
+  const times: number[][] = commands.map(() => []);
+  for (const args of commands) await run(deno, args); // fill Deno's module cache
   for (let i = 0; i < settings.coldRuns; i++) {
-    const startedAt = performance.now();
-    await run(deno, args);
-    times.push(performance.now() - startedAt);
+    for (const [index, args] of commands.entries()) {
+      const startedAt = performance.now();
+      await run(deno, args);
+      times[index].push(performance.now() - startedAt);
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return times.map((list) => list.sort((a, b) => a - b)[list.length >> 1]);
 }
 {
   log("client cold start");
   await using server = await ours("ours, quiet", ["--quiet"]);
   const port = String(server.port);
-  const oursMs = await medianRunMs(["run", net, `${root}client.ts`, "--port", port]);
-  const minimalMs = await medianRunMs(["run", net, `${here}minimal_client.ts`, port]);
+  const [oursMs, minimalMs] = await medianRunsMs([
+    ["run", net, `${root}client.ts`, "--port", port],
+    ["run", net, `${here}minimal_client.ts`, port],
+  ]);
   results.clientColdStartMs = { ours: oursMs, minimal: minimalMs };
   rows.push({
     metric: "client cold start (median)",
