@@ -125,6 +125,9 @@ async function connect(
 ): Promise<Deno.TcpConn> {
   const target = formatAddress({ hostname, port });
   const controller = new AbortController();
+  // Start connecting before arming the timer: Deno's first setTimeout loads
+  // its Node-compatible timers (~10 ms), time the handshake can use.
+  const connecting = Deno.connect({ hostname, port, signal: controller.signal });
   const timer = abortAfter(
     controller,
     connectTimeout,
@@ -136,7 +139,7 @@ async function connect(
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    return await Deno.connect({ hostname, port, signal: controller.signal });
+    return await connecting;
   } catch (error) {
     if (controller.signal.aborted) throw controller.signal.reason;
     if (error instanceof Deno.errors.NotCapable) throw error;

@@ -174,6 +174,8 @@ const badServerFlags: [string[], RegExp][] = [
   [["--json", "--quiet"], /cannot be used together/],
   [["--echo=yes"], /Flag "--echo" takes no value/],
   [["stray"], /Unexpected argument "stray"/],
+  [["--keep-alive"], /Flag "--keep-alive" needs "--framing line"/],
+  [["--allow", "10.0.0.0/33"], /--allow: Invalid address or range "10\.0\.0\.0\/33"/],
   [["--host="], /Invalid host ""/],
 ];
 
@@ -202,6 +204,9 @@ const badClientFlags: [string[], RegExp][] = [
   [["--max-reply", "0"], /Invalid maximum reply size "0"/],
   [["--unknown"], /Unknown flag "--unknown"/],
   [["-m", "a", "b"], /not both/],
+  [["--connections", "0"], /Invalid connections "0"/],
+  [["-d", "soon"], /Invalid duration "soon"/],
+  [["-n", "1.5"], /Invalid count "1\.5"/],
 ];
 
 Deno.test({
