@@ -49,6 +49,29 @@ export function renderTable(rows: Row[], machine: { cores: number; quick: boolea
   return lines.join("\n");
 }
 
+/** Cycles per second with median and 99th-percentile latency, per server and concurrency. */
+export function renderLatencyTable(
+  series: {
+    name: string;
+    points: { concurrency: number; cyclesPerSecond: number; p50Ms: number; p99Ms: number }[];
+  }[],
+): string {
+  const lines = [
+    "| server | concurrency | cycles/s | p50 | p99 |",
+    "| --- | ---: | ---: | ---: | ---: |",
+  ];
+  for (const { name, points } of series) {
+    for (const point of points) {
+      lines.push(
+        `| ${name} | ${point.concurrency} | ${number(point.cyclesPerSecond)} | ${
+          point.p50Ms.toFixed(2)
+        } ms | ${point.p99Ms.toFixed(2)} ms |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
 const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"];
 
 /** Cycles per second against concurrency, one line per server, as an SVG document. */

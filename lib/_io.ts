@@ -31,6 +31,21 @@ export function closeQuietly(closer: { close(): void }): void {
 }
 
 /**
+ * Calls `onTimeout` after `ms`, unless cancelled first; returns the cancel.
+ *
+ * Built on `AbortSignal.timeout`, not `setTimeout`: since Deno 2.8 the
+ * global `setTimeout` is Node's, and its first call costs about 12 ms while
+ * Node's timer machinery loads, a fifth of a short client run. A timeout
+ * signal's timer keeps the process alive only while it has a listener, so
+ * cancelling by removing the listener leaves nothing behind.
+ */
+export function callAfter(ms: number, onTimeout: () => void): () => void {
+  const signal = AbortSignal.timeout(ms);
+  signal.addEventListener("abort", onTimeout, { once: true });
+  return () => signal.removeEventListener("abort", onTimeout);
+}
+
+/**
  * Calls `onIdle` once no activity has been recorded for `timeout` ms.
  *
  * Recording activity only stores a timestamp: on a busy stream that is far
@@ -40,7 +55,7 @@ export class IdleTimer {
   #timeout: number;
   #onIdle: () => void;
   #lastActivity = performance.now();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #cancel: (() => void) | undefined;
 
   constructor(timeout: number, onIdle: () => void) {
     this.#timeout = timeout;
@@ -55,20 +70,20 @@ export class IdleTimer {
 
   /** Disarms the timer; `onIdle` will not be called. */
   stop(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancel?.();
+    this.#cancel = undefined;
   }
 
   #arm(delay: number): void {
-    this.#timer = setTimeout(() => {
+    this.#cancel = callAfter(delay, () => {
       const idleFor = performance.now() - this.#lastActivity;
       if (idleFor >= this.#timeout) {
-        this.#timer = undefined;
+        this.#cancel = undefined;
         this.#onIdle();
       } else {
         this.#arm(this.#timeout - idleFor);
       }
-    }, delay);
+    });
   }
 }
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
+import { callAfter, closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
 
 /** The lab's message. */
 export const DEFAULT_MESSAGE = "Hai from client";
@@ -103,16 +103,6 @@ export interface SendMessageResult {
   remoteAddress: string;
 }
 
-/** A timer that aborts a controller; cleared once the guarded step is over. */
-function abortAfter(
-  controller: AbortController,
-  ms: number,
-  reason: () => Error,
-): ReturnType<typeof setTimeout> | undefined {
-  if (!(ms > 0 && Number.isFinite(ms))) return undefined;
-  return setTimeout(() => controller.abort(reason()), ms);
-}
-
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
@@ -125,17 +115,15 @@ async function connect(
 ): Promise<Deno.TcpConn> {
   const target = formatAddress({ hostname, port });
   const controller = new AbortController();
-  // Start connecting before arming the timer: Deno's first setTimeout loads
-  // its Node-compatible timers (~10 ms), time the handshake can use.
   const connecting = Deno.connect({ hostname, port, signal: controller.signal });
-  const timer = abortAfter(
-    controller,
-    connectTimeout,
-    () =>
-      new Deno.errors.TimedOut(
-        `Cannot connect to "${target}": no answer within ${formatMs(connectTimeout)}`,
-      ),
-  );
+  const cancelTimer = connectTimeout > 0 && Number.isFinite(connectTimeout)
+    ? callAfter(connectTimeout, () =>
+      controller.abort(
+        new Deno.errors.TimedOut(
+          `Cannot connect to "${target}": no answer within ${formatMs(connectTimeout)}`,
+        ),
+      ))
+    : undefined;
   const onAbort = () => controller.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   try {
@@ -145,7 +133,7 @@ async function connect(
     if (error instanceof Deno.errors.NotCapable) throw error;
     throw withContext(error, `Cannot connect to "${target}"`);
   } finally {
-    clearTimeout(timer);
+    cancelTimer?.();
     signal?.removeEventListener("abort", onAbort);
   }
 }
