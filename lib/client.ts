@@ -131,6 +131,18 @@ async function connect(
   } catch (error) {
     if (controller.signal.aborted) throw controller.signal.reason;
     if (error instanceof Deno.errors.NotCapable) throw error;
+    // "localhost" is this machine over either IP family (RFC 6761), but a
+    // hosts file may name only one: when it is refused, try both loopbacks.
+    if (error instanceof Deno.errors.ConnectionRefused && /^(.+\.)?localhost\.?$/i.test(hostname)) {
+      for (const loopback of ["::1", "127.0.0.1"]) {
+        try {
+          return await Deno.connect({ hostname: loopback, port, signal: controller.signal });
+        } catch {
+          if (controller.signal.aborted) throw controller.signal.reason;
+          // refused, or not permitted: the original error says more
+        }
+      }
+    }
     throw withContext(error, `Cannot connect to "${target}"`);
   } finally {
     cancelTimer?.();

@@ -408,3 +408,21 @@ Deno.test({
     assert.match(lines[1], /^Served 1 connection/);
   },
 });
+
+Deno.test({
+  name: "client.ts reaches localhost whether the server is on 0.0.0.0 or ::1",
+  ignore,
+  async fn() {
+    const permissions = ["--allow-net=localhost,127.0.0.1,[::1],0.0.0.0,[::]"];
+    for (const host of ["0.0.0.0", "::1"]) {
+      // A later --host wins over the helper's 127.0.0.1.
+      await using server = await startServer(["--host", host]);
+      const port = String(server.port);
+      const client = await runScript("client.ts", ["--host", "localhost", "--port", port], {
+        permissions,
+      });
+      assert.equal(client.code, 0, `${host}: ${client.stderr}`);
+      assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
+    }
+  },
+});
