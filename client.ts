@@ -25,6 +25,7 @@ import type { LoadOptions } from "./lib/load.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
+  parseCommandLine,
   parseCount,
   parseDuration,
   parseFlags,
@@ -238,20 +239,12 @@ async function runLoadMode(
 
 /** Sends one message and prints the reply; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = await parseClientArgs(args);
-  } catch (error) {
-    return reportFailure(error, USAGE_HINT);
-  }
-  if (parsed === "help") {
-    printUsage();
-    return EXIT_OK;
-  }
-  if (parsed === "version") {
-    console.log(denoJson.version);
-    return EXIT_OK;
-  }
+  const parsed = await parseCommandLine(() => parseClientArgs(args), {
+    printUsage,
+    version: denoJson.version,
+    usageHint: USAGE_HINT,
+  });
+  if (typeof parsed === "number") return parsed;
   const { options, load, json } = parsed;
   if (load) return await runLoadMode(load, options.message, json);
   // Stream the reply to stdout as it arrives; whatever arrived before a

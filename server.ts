@@ -37,6 +37,7 @@ import {
 } from "./lib/mod.ts";
 import {
   EXIT_OK,
+  parseCommandLine,
   parseCount,
   parseDuration,
   parseFlags,
@@ -229,20 +230,12 @@ function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => vo
 
 /** Runs the server until SIGINT or SIGTERM; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseServerArgs(args);
-  } catch (error) {
-    return reportFailure(error, USAGE_HINT);
-  }
-  if (parsed === "help") {
-    printUsage();
-    return EXIT_OK;
-  }
-  if (parsed === "version") {
-    console.log(denoJson.version);
-    return EXIT_OK;
-  }
+  const parsed = await parseCommandLine(() => parseServerArgs(args), {
+    printUsage,
+    version: denoJson.version,
+    usageHint: USAGE_HINT,
+  });
+  if (typeof parsed === "number") return parsed;
   const { options, json, quiet } = parsed;
   const log = createLogger(json, quiet);
   let server;

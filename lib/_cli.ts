@@ -178,3 +178,29 @@ export function reportFailure(error: unknown, usage: string): number {
   printError(message.replace(/ \(os error \d+\)$/, ""));
   return EXIT_FAILURE;
 }
+
+/**
+ * Runs a script's flag parsing and answers what needs no more work: a usage
+ * error (printed, exit 2), `--help` and `--version` (printed, exit 0).
+ * Resolves to the parsed command line, or to the exit code when done.
+ */
+export async function parseCommandLine<T>(
+  parse: () => T | "help" | "version" | Promise<T | "help" | "version">,
+  script: { printUsage(): void; version: string; usageHint: string },
+): Promise<T | number> {
+  let parsed;
+  try {
+    parsed = await parse();
+  } catch (error) {
+    return reportFailure(error, script.usageHint);
+  }
+  if (parsed === "help") {
+    script.printUsage();
+    return EXIT_OK;
+  }
+  if (parsed === "version") {
+    console.log(script.version);
+    return EXIT_OK;
+  }
+  return parsed;
+}

@@ -142,6 +142,40 @@ async function assertLogged(stdout: LineReader, peer: string, message: string): 
   assert.equal(await stdout.next(), message);
 }
 
+/**
+ * Starts `nc -l` on a free port and waits until it listens. `-v` reports
+ * "Listening on" once listen() has returned: something to await. Probing with
+ * a connection would not do, as nc -l accepts exactly one and the probe
+ * would be it. `-N` shuts its side down once its stdin ends.
+ */
+async function startNcListener(signal: AbortSignal) {
+  const port = freePort();
+  const nc = new Deno.Command("nc", {
+    args: ["-v", "-n", "-N", "-l", "127.0.0.1", String(port)],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  }).spawn();
+  const stdout = new TextCollector(nc.stdout);
+  const stderr = new TextCollector(nc.stderr);
+  const stop = async () => {
+    // On failure, end nc and drain everything so nothing outlives the test.
+    try {
+      nc.kill("SIGKILL");
+    } catch { /* already exited */ }
+    await nc.stdin.close().catch(() => {});
+    await Promise.all([stdout.rest(), stderr.rest(), nc.status]);
+  };
+  try {
+    await stderr.until(new RegExp(`^Listening on 127\\.0\\.0\\.1 ${port}\\n`, "m"));
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, nc, stdout, stderr, stop };
+}
+
 // The lab's Python 3 programs, as they were written apart from the port:
 // the lab used 8080, these take a free one so that runs never collide.
 
@@ -201,21 +235,10 @@ Deno.test({
   ignore: noNc,
   fn: () =>
     withinTimeLimit(TIME_LIMIT_MS, async (signal) => {
-      const port = freePort();
-      // -v reports "Listening on" once listen() has returned: something to
-      // await. Probing with a connection would not do, as nc -l accepts
-      // exactly one and the probe would be it.
-      const nc = new Deno.Command("nc", {
-        args: ["-v", "-n", "-N", "-l", "127.0.0.1", String(port)],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
+      const { port, nc, stdout: ncStdout, stderr: ncStderr, stop } = await startNcListener(
         signal,
-      }).spawn();
-      const ncStdout = new TextCollector(nc.stdout);
-      const ncStderr = new TextCollector(nc.stderr);
+      );
       try {
-        await ncStderr.until(new RegExp(`^Listening on 127\\.0\\.0\\.1 ${port}\\n`, "m"));
         // The reply is queued before the client connects: nc -l quits as soon
         // as its peer half-closes, and client.ts half-closes right after
         // sending, so a reply typed after the message came in would never go.
@@ -227,12 +250,7 @@ Deno.test({
         assert.equal((await nc.status).code, 0, `nc failed: ${await ncStderr.rest()}`);
         assert.match(await ncStderr.rest(), /^Connection received on 127\.0\.0\.1 \d+$/m);
       } finally {
-        // On failure, end nc and drain everything so nothing outlives the test.
-        try {
-          nc.kill("SIGKILL");
-        } catch { /* already exited */ }
-        await nc.stdin.close().catch(() => {});
-        await Promise.all([ncStdout.rest(), ncStderr.rest(), nc.status]);
+        await stop();
       }
     }),
 });
@@ -242,18 +260,8 @@ Deno.test({
   ignore: noNc,
   fn: () =>
     withinTimeLimit(TIME_LIMIT_MS, async (signal) => {
-      const port = freePort();
-      const nc = new Deno.Command("nc", {
-        args: ["-v", "-n", "-N", "-l", "127.0.0.1", String(port)],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-        signal,
-      }).spawn();
-      const ncStdout = new TextCollector(nc.stdout);
-      const ncStderr = new TextCollector(nc.stderr);
+      const { port, nc, stdout: ncStdout, stop } = await startNcListener(signal);
       try {
-        await ncStderr.until(new RegExp(`^Listening on 127\\.0\\.0\\.1 ${port}\\n`, "m"));
         const client = runClient(port, signal, ["--no-half-close"]);
         // Like a person at the nc terminal: read the message, then answer.
         await ncStdout.until(/Hai from client/);
@@ -263,11 +271,7 @@ Deno.test({
         assert.equal(decoder.decode(stdout), "typed reply");
         assert.equal(decoder.decode(stderr), "");
       } finally {
-        try {
-          nc.kill("SIGKILL");
-        } catch { /* already exited */ }
-        await nc.stdin.close().catch(() => {});
-        await Promise.all([ncStdout.rest(), ncStderr.rest(), nc.status]);
+        await stop();
       }
     }),
 });
