@@ -22,6 +22,7 @@ import denoJson from "./deno.json" with { type: "json" };
 // so its start-up time is most of its run time. Load mode loads the rest.
 import { DEFAULT_MESSAGE, sendMessage, type SendMessageOptions } from "./lib/client.ts";
 import type { LoadOptions } from "./lib/load.ts";
+import { formatAddress, writeAll } from "./lib/_io.ts";
 import {
   EXIT_FAILURE,
   EXIT_OK,
@@ -52,7 +53,8 @@ until the server closes; the reply goes to stdout unchanged.
   -m, --message TEXT       the message to send
   --connect-timeout TIME   give up connecting after this long, e.g. 500ms, 10s;
                            0 for never (default 10s)
-  --timeout TIME           give up when nothing has moved for this long (default 30s)
+  --timeout TIME           give up when nothing has moved for this long (default 30s;
+                           in load mode: a whole cycle's limit, default 10s)
   --max-reply SIZE         longest reply accepted, e.g. 64KiB, 16MiB (default 16MiB)
   --no-half-close          keep sending open after the message, for peers that hang
                            up on a half-close (an interactive nc -l); the reply then
@@ -65,6 +67,8 @@ Load mode (any of these turns it on): loop connect, send, read to EOF, close
   -n, --count N            how many cycles in all
   --keep-alive             keep each connection open: send a line, read a line,
                            repeat (for a server run with --framing line --keep-alive)
+  Each cycle half-closes after sending, as a single exchange does; add
+  --no-half-close to leave that out (one operation less per cycle).
   With --json the report is one JSON object; on a terminal a live progress line
   goes to stderr. Exit code 1 if any cycle failed.
   -h, --help               this help
@@ -81,31 +85,27 @@ Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
 }
 
 /**
- * Standard input as the message, when it is piped or redirected and not
- * empty; `undefined` on a terminal, or for an empty input such as /dev/null.
- * The first chunk is read to tell, then sent first.
+ * Standard input as the message, read as it is sent once the connection is
+ * open; an empty input (such as /dev/null) sends the lab's message instead.
+ * Reading only after connecting means a pipe that stays open and silent is
+ * caught by the client's timeout rather than keeping it from ever connecting.
  */
-async function pipedInput(): Promise<ReadableStream<Uint8Array> | undefined> {
-  if (Deno.stdin.isTerminal()) return undefined;
-  // Plain reads, not Deno.stdin.readable: streams cost start-up time, and
-  // the usual case (no input at all) needs none.
+async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
+  // Plain reads, not Deno.stdin.readable: streams cost start-up time.
   const read = async () => {
     const buffer = new Uint8Array(64 * 1024);
     const count = await Deno.stdin.read(buffer);
     return count === null ? undefined : buffer.subarray(0, count);
   };
-  const first = await read();
-  if (!first) return undefined;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(first);
-    },
-    async pull(controller) {
-      const chunk = await read();
-      if (chunk) controller.enqueue(chunk);
-      else controller.close();
-    },
-  });
+  let chunk = await read();
+  if (!chunk) {
+    yield new TextEncoder().encode(DEFAULT_MESSAGE);
+    return;
+  }
+  while (chunk) {
+    yield chunk;
+    chunk = await read();
+  }
 }
 
 interface ClientArgs {
@@ -115,7 +115,7 @@ interface ClientArgs {
   json: boolean;
 }
 
-async function parseClientArgs(args: string[]): Promise<ClientArgs | "help" | "version"> {
+function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   const { values, positionals } = parseFlags(args, {
     host: { type: "string" },
     port: { type: "string", short: "p" },
@@ -147,7 +147,7 @@ async function parseClientArgs(args: string[]): Promise<ClientArgs | "help" | "v
   }
   if (text("message") !== undefined) options.message = text("message");
   else if (positionals.length > 0) options.message = positionals.join(" ");
-  else options.message = await pipedInput();
+  else if (!Deno.stdin.isTerminal()) options.message = stdinOrDefault();
   if (text("connect-timeout") !== undefined) {
     options.connectTimeout = parseDuration(text("connect-timeout")!, "connect timeout");
   }
@@ -162,11 +162,17 @@ async function parseClientArgs(args: string[]): Promise<ClientArgs | "help" | "v
   if (!loadFlags.some((name) => values[name] !== undefined)) {
     return { options, json: values.json === true };
   }
+  for (const name of ["max-reply", "connect-timeout"]) {
+    if (values[name] !== undefined) {
+      throw new UsageError(`Flag "--${name}" does not apply in load mode (use --timeout)`);
+    }
+  }
   const load: LoadOptions = {
     hostname: options.hostname,
     port: options.port,
     keepAlive: values["keep-alive"] === true,
   };
+  if (values["no-half-close"]) load.halfClose = false;
   if (text("connections") !== undefined) {
     load.concurrency = parseCount(text("connections")!, "connections", 1);
   }
@@ -209,17 +215,27 @@ async function runLoadMode(
   json: boolean,
 ): Promise<number> {
   // Every cycle sends the same bytes, so a piped message is read whole first.
-  let bytes = message instanceof ReadableStream
-    ? new Uint8Array(await new Response(message).arrayBuffer())
-    : typeof message === "string"
-    ? new TextEncoder().encode(message)
-    : new TextEncoder().encode(DEFAULT_MESSAGE);
+  let bytes: Uint8Array;
+  if (message === undefined || typeof message === "string") {
+    bytes = new TextEncoder().encode(message ?? DEFAULT_MESSAGE);
+  } else if (message instanceof Uint8Array) {
+    bytes = message;
+  } else {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of message) chunks.push(chunk.slice());
+    bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.length;
+    }
+  }
   if (load.keepAlive && bytes.at(-1) !== 0x0a) bytes = new Uint8Array([...bytes, 0x0a]);
   const { runLoad } = await import("./lib/load.ts");
   const { formatLoadProgress, formatLoadReport } = await import("./lib/load_format.ts");
   const live = !json && Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
-  const target = `${load.hostname ?? "127.0.0.1"}:${load.port ?? 8080}`;
+  const target = formatAddress({ hostname: load.hostname ?? "127.0.0.1", port: load.port ?? 8080 });
   try {
     const report = await runLoad({
       ...load,
@@ -251,10 +267,9 @@ export async function main(args: string[]): Promise<number> {
   // failure has been written by the time the error is reported.
   let lastByte: number | undefined;
   const output = json ? undefined : {
-    async write(chunk: Uint8Array) {
+    write(chunk: Uint8Array) {
       lastByte = chunk[chunk.length - 1];
-      let offset = 0;
-      while (offset < chunk.length) offset += await Deno.stdout.write(chunk.subarray(offset));
+      return writeAll(Deno.stdout, chunk);
     },
   };
   // Like the lab's `print`, end the line on a terminal; piped output stays byte for byte.

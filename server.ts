@@ -189,7 +189,10 @@ function parseServerArgs(
  * turn, and one write for all of them costs far less than one each. The
  * first and last lines (listening, summary) are written at once.
  */
-function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => void {
+function createLogger(
+  json: boolean,
+  quiet: boolean,
+): ((event: ServerEvent) => void) & { flush(): void } {
   const encoder = new TextEncoder();
   let pending = "";
   let scheduled = false;
@@ -216,7 +219,7 @@ function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => vo
     }
   };
   const color = !json && Deno.stdout.isTerminal() && !Deno.noColor;
-  return (event) => {
+  const log = (event: ServerEvent) => {
     const edge = event.type === "listening" || event.type === "summary";
     // Quiet keeps where it listens and how it went; the per-connection lines go.
     if (quiet && !edge) return;
@@ -226,6 +229,7 @@ function createLogger(json: boolean, quiet: boolean): (event: ServerEvent) => vo
     if (color) console.log(...toConsoleArgs(segments));
     else write(toPlainText(segments), edge);
   };
+  return Object.assign(log, { flush });
 }
 
 /** Runs the server until SIGINT or SIGTERM; resolves to the exit code. */
@@ -247,10 +251,10 @@ export async function main(args: string[]): Promise<number> {
     if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
       return reportFailure(error, USAGE_HINT);
     }
-    const hostname = options.hostname ?? "0.0.0.0";
-    const address = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${
-      options.port ?? 8080
-    }`;
+    const address = formatAddress({
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 8080,
+    });
     const detail = error instanceof Deno.errors.AddrInUse
       ? "the port is already in use"
       : error.message.charAt(0).toLowerCase() + error.message.slice(1);
@@ -259,7 +263,10 @@ export async function main(args: string[]): Promise<number> {
   // First signal: drain and stop. A second one: stop now.
   let stopping = false;
   const onSignal = () => {
-    if (stopping) Deno.exit(130);
+    if (stopping) {
+      log.flush();
+      Deno.exit(130);
+    }
     stopping = true;
     server.shutdown();
   };

@@ -80,6 +80,8 @@ async function load(port: number, concurrency: number, extra: string[] = []) {
       "--duration",
       `${settings.loadMs}ms`,
       "--json",
+      // The issue's cycle: connect, send, read to EOF, close.
+      "--no-half-close",
       ...extra,
     ],
     stdin: "null",

@@ -100,6 +100,9 @@ export function parsePort(text: string, min: 0 | 1): number {
   return port;
 }
 
+/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, into milliseconds. */
@@ -110,7 +113,11 @@ export function parseDuration(text: string, flag: string): number {
       `Invalid ${flag} "${text}": expected a duration such as 500ms, 30s or 2m, 0 for none`,
     );
   }
-  return Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? "s").toLowerCase()]);
+  const ms = Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? "s").toLowerCase()]);
+  if (ms > MAX_TIMER_MS) {
+    throw new UsageError(`Invalid ${flag} "${text}": at most 24 days (${MAX_TIMER_MS} ms)`);
+  }
+  return ms;
 }
 
 const SIZE_UNITS: Record<string, number> = {

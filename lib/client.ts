@@ -30,12 +30,13 @@ export interface SendMessageOptions {
    */
   port?: number;
   /**
-   * What to send: text (sent as UTF-8), bytes, or a stream that is sent as it
-   * is read.
+   * What to send: text (sent as UTF-8), bytes, or a stream (a
+   * `ReadableStream` or any async iterable of chunks) sent as it is read,
+   * after the connection is open.
    *
    * @default {"Hai from client"}
    */
-  message?: string | Uint8Array | ReadableStream<Uint8Array>;
+  message?: string | Uint8Array | AsyncIterable<Uint8Array>;
   /**
    * Half-close after sending, which tells the server the message is complete.
    * Turn it off for peers that hang up on a half-close, such as an
@@ -172,7 +173,7 @@ function withContext(error: unknown, context: string): Error {
  */
 function sendAll(
   conn: Deno.Conn,
-  message: Uint8Array | ReadableStream<Uint8Array>,
+  message: Uint8Array | AsyncIterable<Uint8Array>,
   halfClose: boolean,
   onProgress: (count: number) => void,
 ): { done: Promise<void>; cancel(): void } {
@@ -181,20 +182,17 @@ function sendAll(
     const done = writeAll(conn, message, onProgress).then(finish);
     return { done, cancel() {} };
   }
-  const reader = message.getReader();
+  const chunks = message[Symbol.asyncIterator]();
   const pump = async () => {
     while (true) {
-      const { value, done } = await reader.read();
+      const { value, done } = await chunks.next();
       if (done) break;
-      onProgress(0);
+      onProgress(0); // a chunk arriving is progress, even before it is written
       await writeAll(conn, value, onProgress);
     }
     await finish();
   };
-  return {
-    done: pump().finally(() => reader.releaseLock()),
-    cancel: () => void reader.cancel().catch(() => {}),
-  };
+  return { done: pump(), cancel: () => void chunks.return?.()?.catch(() => {}) };
 }
 
 /**
@@ -247,7 +245,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     () =>
       fail(
         new Deno.errors.TimedOut(
-          `No reply from "${remoteAddress}": nothing arrived for ${formatMs(replyTimeout)}`,
+          `Gave up on "${remoteAddress}": nothing moved for ${formatMs(replyTimeout)}`,
         ),
       ),
   );

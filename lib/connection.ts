@@ -127,10 +127,14 @@ export class Connection {
   /**
    * Closes the socket now, recording why. A pending read or write then fails,
    * and `run()` reports this reason rather than the error that causes. Once the
-   * reply is out, the exchange counts as done whatever closes it.
+   * reply is out, the exchange counts as done whatever closes it (but an idle
+   * keep-alive connection as idle).
    */
   close(reason: CloseReason): void {
-    if (!this.#replied) this.#closeReason ??= reason;
+    // A connection between messages has had every reply: closing it is the
+    // normal end, except that an idle keep-alive client did time out.
+    const between = this.#replied && !(reason === "idle" && this.#settings.keepAlive);
+    this.#closeReason ??= between ? "done" : reason;
     closeQuietly(this.#conn);
   }
 

@@ -27,13 +27,16 @@ const NAMED_ESCAPES: Record<number, string> = {
   0x5c: "\\\\",
 };
 
-/** Code points that are valid but reorder or hide text on a terminal. */
+/**
+ * Code points that are valid but control, reorder or hide text on a
+ * terminal: C1 controls (Cc), format characters such as zero-width and bidi
+ * marks and tag characters (Cf), line and paragraph separators (Zl, Zp),
+ * private-use (Co) and unassigned (Cn) code points.
+ */
+const INVISIBLE = /^[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]$/u;
+
 function isInvisibleControl(codePoint: number): boolean {
-  return (codePoint >= 0x80 && codePoint <= 0x9f) || // C1 controls, incl. CSI
-    (codePoint >= 0x200b && codePoint <= 0x200f) || // zero width, LRM/RLM
-    (codePoint >= 0x202a && codePoint <= 0x202e) || // bidi embeddings/overrides
-    (codePoint >= 0x2066 && codePoint <= 0x2069) || // bidi isolates
-    codePoint === 0xfeff;
+  return INVISIBLE.test(String.fromCodePoint(codePoint));
 }
 
 function hexByte(byte: number): string {
@@ -67,8 +70,9 @@ function utf8SequenceLength(bytes: Uint8Array, index: number, end: number): numb
  *
  * Printable UTF-8 passes through unchanged. Tab, newline, carriage return and
  * backslash become `\t`, `\n`, `\r`, `\\`; other control characters and bytes
- * that are not valid UTF-8 become `\xNN`; C1 controls, zero-width and bidi
- * control characters become `\u{NNNN}`.
+ * that are not valid UTF-8 become `\xNN`; C1 controls, format characters
+ * (zero-width, bidi and tag characters), line and paragraph separators,
+ * private-use and unassigned code points become `\u{NNNN}`.
  *
  * @example Escaping a terminal escape sequence
  * ```ts

@@ -15,7 +15,8 @@
  */
 
 import { DEFAULT_MESSAGE } from "./client.ts";
-import { closeQuietly } from "./_io.ts";
+import { isPeerGone } from "./connection.ts";
+import { closeQuietly, writeAll } from "./_io.ts";
 
 /** Options for {@linkcode runLoad}. */
 export interface LoadOptions {
@@ -64,8 +65,16 @@ export interface LoadOptions {
    */
   keepAlive?: boolean;
   /**
-   * Give up on one cycle after this many milliseconds without progress; it
-   * counts as a `timeout` error.
+   * Half-close after sending, as the single-shot client does, so that a
+   * server framing messages by EOF answers. Costs one more operation per
+   * cycle. Never with `keepAlive`.
+   *
+   * @default {true}
+   */
+  halfClose?: boolean;
+  /**
+   * Give up on a cycle that has not finished, connect included, after this
+   * many milliseconds; it counts as a `timeout` error. `0` means never.
    *
    * @default {10000}
    */
@@ -120,13 +129,12 @@ export interface LoadReport {
 
 function errorKind(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "refused";
+  if (isPeerGone(error)) return "reset";
+  // The watchdog aborts a connect or closes the socket under a pending read.
   if (
-    error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted
-  ) return "reset";
-  if (error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.Interrupted) {
-    return "timeout";
-  }
+    error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.BadResource
+  ) return "timeout";
   return "other";
 }
 
@@ -183,6 +191,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
     count = 0,
     duration = count > 0 ? 0 : 10_000,
     keepAlive = false,
+    halfClose = !keepAlive,
     cycleTimeout = 10_000,
     onProgress,
     signal,
@@ -215,21 +224,35 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
   };
 
   // One timer for every worker: a cycle stuck past cycleTimeout has its
-  // connection closed, which fails its pending read or write. Each worker
-  // owns a slot, so the hot loop only stores into it.
-  const slots = Array.from(
-    { length: concurrency },
-    () => ({ conn: undefined as Deno.Conn | undefined, since: 0 }),
-  );
-  const watchdog = setInterval(() => {
-    const now = performance.now();
-    for (const slot of slots) {
-      if (slot.conn && now - slot.since > cycleTimeout) {
-        closeQuietly(slot.conn);
-        slot.conn = undefined;
+  // connect aborted or its connection closed, which fails the pending
+  // operation. Each worker owns a slot, so the hot loop only stores into it.
+  const slots = Array.from({ length: concurrency }, () => ({
+    busy: false,
+    since: 0,
+    conn: undefined as Deno.Conn | undefined,
+    // Reused from cycle to cycle until it has aborted once.
+    connecting: new AbortController(),
+  }));
+  const watchdog = cycleTimeout > 0 && Number.isFinite(cycleTimeout)
+    ? setInterval(() => {
+      const now = performance.now();
+      for (const slot of slots) {
+        if (!slot.busy || now - slot.since <= cycleTimeout) continue;
+        slot.busy = false;
+        slot.connecting.abort(new Deno.errors.TimedOut("The cycle timed out"));
+        if (slot.conn) closeQuietly(slot.conn);
       }
-    }
-  }, Math.min(1000, Math.max(10, cycleTimeout / 4)));
+    }, Math.min(1000, Math.max(10, cycleTimeout / 4)))
+    : undefined;
+  type Slot = (typeof slots)[number];
+
+  /** Connects for a slot, under its watchdog. */
+  function dial(slot: Slot, begin: number): Promise<Deno.TcpConn> {
+    if (slot.connecting.signal.aborted) slot.connecting = new AbortController();
+    slot.since = begin;
+    slot.busy = true;
+    return Deno.connect({ hostname, port, signal: slot.connecting.signal });
+  }
 
   async function closingWorker(_: unknown, worker: number): Promise<void> {
     const slot = slots[worker];
@@ -239,11 +262,10 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       const begin = performance.now();
       let conn: Deno.TcpConn | undefined;
       try {
-        conn = await Deno.connect({ hostname, port });
-        slot.since = begin;
+        conn = await dial(slot, begin);
         slot.conn = conn;
-        let offset = 0;
-        while (offset < payload.length) offset += await conn.write(payload.subarray(offset));
+        await writeAll(conn, payload);
+        if (halfClose) await conn.closeWrite();
         bytesSent += payload.length;
         let count: number | null;
         while ((count = await conn.read(buffer)) !== null) bytesReceived += count;
@@ -252,6 +274,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       } catch (error) {
         fail(error);
       } finally {
+        slot.busy = false;
         slot.conn = undefined;
         if (conn) closeQuietly(conn);
       }
@@ -266,11 +289,14 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       started++;
       const begin = performance.now();
       try {
-        conn ??= await Deno.connect({ hostname, port });
-        slot.since = begin;
-        slot.conn = conn;
-        let offset = 0;
-        while (offset < payload.length) offset += await conn.write(payload.subarray(offset));
+        if (conn) {
+          slot.since = begin;
+          slot.busy = true;
+        } else {
+          conn = await dial(slot, begin);
+          slot.conn = conn;
+        }
+        await writeAll(conn, payload);
         bytesSent += payload.length;
         // One reply line: read until a newline arrives.
         while (true) {
@@ -287,8 +313,9 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
         fail(error);
         if (conn) closeQuietly(conn);
         conn = undefined;
-      } finally {
         slot.conn = undefined;
+      } finally {
+        slot.busy = false;
       }
     }
     if (conn) closeQuietly(conn);
@@ -305,7 +332,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       Array.from({ length: concurrency }, keepAlive ? keepAliveWorker : closingWorker),
     );
   } finally {
-    clearInterval(watchdog);
+    if (watchdog !== undefined) clearInterval(watchdog);
     clearInterval(progress);
   }
   const elapsedMs = performance.now() - startedAt;

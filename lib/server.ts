@@ -139,9 +139,14 @@ function requireInteger(name: string, value: number, min: number, max = Infinity
   }
 }
 
+/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function requireDuration(name: string, value: number): void {
-  if (!(value >= 0)) {
-    throw new RangeError(`Invalid ${name} "${value}": expected milliseconds, 0 or more`);
+  if (!(value >= 0 && value <= MAX_TIMER_MS)) {
+    throw new RangeError(
+      `Invalid ${name} "${value}": expected milliseconds from 0 to ${MAX_TIMER_MS}`,
+    );
   }
 }
 
@@ -381,7 +386,7 @@ export class TcpServer implements AsyncDisposable {
     // Connections that already have their reply only wait for the client to
     // close; there is nothing left to deliver, so they go at once.
     for (const connection of this.#running) {
-      if (connection.replied) connection.close("shutdown");
+      if (connection.replied) connection.close("done");
     }
     if (this.#running.size > 0) {
       const allClosed = new Promise<void>((resolve) => this.#allClosed = resolve);

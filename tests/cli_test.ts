@@ -426,3 +426,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "client.ts connects, then times out on a piped stdin that stays open and silent",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--framing", "eof", "--json"]);
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--allow-net=127.0.0.1",
+        new URL("../client.ts", import.meta.url).pathname,
+        "--port",
+        String(server.port),
+        "--timeout",
+        "300ms",
+      ],
+      stdin: "piped", // held open, never written
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const { code, stderr } = await child.output();
+    await child.stdin.close();
+    assert.equal(code, 1);
+    assertOneLineError(decoder.decode(stderr), /nothing moved for 300 ms$/);
+    await server.stdout.until((line) => line.includes('"event":"connection"'));
+  },
+});

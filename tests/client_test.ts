@@ -110,7 +110,7 @@ Deno.test("sendMessage() gives up when the server goes silent", async () => {
     () => sendMessage({ port: (listener.addr as Deno.NetAddr).port, replyTimeout: 50 }),
     (error: Error) => {
       assert.ok(error instanceof Deno.errors.TimedOut);
-      assert.match(error.message, /nothing arrived for 50 ms/);
+      assert.match(error.message, /nothing moved for 50 ms/);
       return true;
     },
   );

@@ -47,3 +47,10 @@ Deno.test("escapeBytes() output never contains a control character", () => {
   // deno-lint-ignore no-control-regex
   assert.doesNotMatch(escapeBytes(all), /[\x00-\x1f\x7f\u0080-\u009f]/);
 });
+
+Deno.test("escapeBytes() escapes every invisible format character, not just a list", () => {
+  assert.equal(escapeBytes(bytes("a\u2060b")), "a\\u{2060}b"); // word joiner
+  assert.equal(escapeBytes(bytes("a\u061cb")), "a\\u{061c}b"); // Arabic letter mark
+  assert.equal(escapeBytes(bytes("a\u{e0068}b")), "a\\u{e0068}b"); // a tag character
+  assert.equal(escapeBytes(bytes("a\u00adb\u2028c")), "a\\u{00ad}b\\u{2028}c");
+});

@@ -29,15 +29,29 @@ async function awaitEvents(
   stdout: LineReader,
   count: number,
   match: (event: Record<string, unknown>) => boolean,
+  timeoutMs = 30_000,
 ): Promise<Record<string, unknown>[]> {
   const found: Record<string, unknown>[] = [];
-  while (found.length < count) {
-    const line = await stdout.next();
-    if (line === null) throw new Error(`The log ended after ${found.length} of ${count} events`);
-    const event = JSON.parse(line);
-    if (match(event)) found.push(event);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`Only ${found.length} of ${count} events within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    while (found.length < count) {
+      const line = await Promise.race([stdout.next(), deadline]);
+      if (line === null) {
+        throw new Error(`The log ended after ${found.length} of ${count} events`);
+      }
+      const event = JSON.parse(line);
+      if (match(event)) found.push(event);
+    }
+    return found;
+  } finally {
+    clearTimeout(timer);
   }
-  return found;
 }
 
 /** The server's resident memory in bytes, from the kernel's accounting. */
@@ -71,6 +85,11 @@ Deno.test({
     try {
       await awaitEvents(server.stdout, 1000, (event) => event.event === "connection");
       assert.equal(await lab(server.port), "Thanks for connecting");
+      // "At once": the normal client's exchange closed before any idle one
+      // did. Had it waited for them (a connection limit, a blocked loop), the
+      // idle timeouts would come first.
+      const [first] = await awaitEvents(server.stdout, 1, (event) => event.event === "close");
+      assert.equal(first.reason, "done");
       const closes = await awaitEvents(
         server.stdout,
         1000,

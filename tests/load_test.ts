@@ -99,3 +99,70 @@ Deno.test({
     assert.deepEqual(report.errors, {});
   },
 });
+
+Deno.test("serve() counts a keep-alive client closed between lines as idle or done, never an error", async () => {
+  const recorder = new EventRecorder();
+  const server = serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    framing: "line",
+    keepAlive: true,
+    idleTimeout: 50,
+    onEvent: recorder.record,
+  });
+  const idle = await connect(server.addr.port);
+  await writeAll(idle, encoder.encode("one\n"));
+  assert.equal((await recorder.waitFor("close")).reason, "idle");
+  idle.close();
+  const waiting = await connect(server.addr.port);
+  await writeAll(waiting, encoder.encode("two\n"));
+  await recorder.waitForCount("reply", 2);
+  await server.shutdown();
+  waiting.close();
+  assert.deepEqual(recorder.ofType("close").map((event) => event.reason), ["idle", "done"]);
+  assert.equal(server.stats.errors, 0);
+  assert.equal(server.stats.idleTimeouts, 1);
+});
+
+Deno.test("runLoad() half-closes by default, so an eof-framed server answers", async () => {
+  await using server = serve({ hostname: "127.0.0.1", port: 0, framing: "eof" });
+  const report = await runLoad({ port: server.addr.port, concurrency: 4, count: 40 });
+  assert.equal(report.cycles, 40);
+  assert.deepEqual(report.errors, {});
+});
+
+Deno.test("runLoad() with cycleTimeout 0 never times a cycle out", async () => {
+  await using server = serve({ hostname: "127.0.0.1", port: 0 });
+  const report = await runLoad({
+    port: server.addr.port,
+    concurrency: 8,
+    count: 200,
+    cycleTimeout: 0,
+    halfClose: false,
+  });
+  assert.equal(report.cycles, 200);
+  assert.deepEqual(report.errors, {});
+});
+
+Deno.test("runLoad() times out a connect that never completes", async () => {
+  // A listener that never accepts, its one-slot backlog filled: connects hang.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 1 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const held: Deno.Conn[] = [];
+  try {
+    while (held.length < 100) {
+      try {
+        held.push(
+          await Deno.connect({ hostname: "127.0.0.1", port, signal: AbortSignal.timeout(200) }),
+        );
+      } catch {
+        break;
+      }
+    }
+    const report = await runLoad({ port, concurrency: 1, count: 1, cycleTimeout: 100 });
+    assert.equal(report.cycles, 0);
+    assert.deepEqual(report.errors, { timeout: 1 });
+  } finally {
+    for (const conn of held) conn.close();
+  }
+});
