@@ -39,6 +39,9 @@ function isInvisibleControl(codePoint: number): boolean {
   return INVISIBLE.test(String.fromCodePoint(codePoint));
 }
 
+/** Shared: decoding never keeps state between calls (no `stream: true`). */
+const decoder = new TextDecoder();
+
 function hexByte(byte: number): string {
   return "\\x" + byte.toString(16).padStart(2, "0");
 }
@@ -89,7 +92,6 @@ function utf8SequenceLength(bytes: Uint8Array, index: number, end: number): numb
 export function escapeBytes(bytes: Uint8Array, options: EscapeOptions = {}): string {
   const { maxBytes = Infinity } = options;
   const end = Math.min(bytes.length, maxBytes);
-  const decoder = new TextDecoder();
   let out = "";
   let runStart = 0; // start of a run of bytes that pass through unchanged
   const flushRun = (runEnd: number) => {
