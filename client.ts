@@ -50,6 +50,8 @@ until the server closes; the reply goes to stdout unchanged.
 
   --host HOST              server name or address (default 127.0.0.1)
   -p, --port PORT          server port (default 8080)
+  --unix PATH              connect to a Unix domain socket instead (needs
+                           --allow-read, --allow-write, --allow-net=unix:PATH)
   -m, --message TEXT       the message to send
   --connect-timeout TIME   give up connecting after this long, e.g. 500ms, 10s;
                            0 for never (default 10s)
@@ -118,6 +120,7 @@ interface ClientArgs {
 function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   const { values, positionals } = parseFlags(args, {
     host: { type: "string" },
+    unix: { type: "string" },
     port: { type: "string", short: "p" },
     message: { type: "string", short: "m" },
     "connect-timeout": { type: "string" },
@@ -142,6 +145,15 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
     options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
   }
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 1);
+  if (text("unix") !== undefined) {
+    if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
+    for (const name of ["host", "port", "connect-timeout"]) {
+      if (values[name] !== undefined) {
+        throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
+      }
+    }
+    options.path = text("unix");
+  }
   if (text("message") !== undefined && positionals.length > 0) {
     throw new UsageError(`Give the message as an argument or with "--message", not both`);
   }
@@ -162,7 +174,7 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   if (!loadFlags.some((name) => values[name] !== undefined)) {
     return { options, json: values.json === true };
   }
-  for (const name of ["max-reply", "connect-timeout"]) {
+  for (const name of ["max-reply", "connect-timeout", "unix"]) {
     if (values[name] !== undefined) {
       throw new UsageError(`Flag "--${name}" does not apply in load mode (use --timeout)`);
     }

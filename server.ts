@@ -24,6 +24,7 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import {
+  clearStaleSocket,
   createAccessPolicy,
   formatEvent,
   formatEventJson,
@@ -61,6 +62,9 @@ Listening:
                          machine only, :: or ::1 for IPv6)
   -p, --port PORT        port, 0 for any free one (default 8080)
   --backlog N            kernel queue of connections not yet accepted (default 4096)
+  --unix PATH            listen on a Unix domain socket instead (needs
+                         --allow-read, --allow-write and --allow-net=unix:PATH);
+                         a stale socket file left by a dead server is replaced
 
 Messages:
   --framing MODE         where a message ends (default chunk):
@@ -107,6 +111,7 @@ function parseServerArgs(
 ): { options: ServeOptions; json: boolean; quiet: boolean } | "help" | "version" {
   const { values } = parseFlags(args, {
     host: { type: "string" },
+    unix: { type: "string" },
     port: { type: "string", short: "p" },
     backlog: { type: "string" },
     framing: { type: "string" },
@@ -134,6 +139,15 @@ function parseServerArgs(
     options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
   }
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 0);
+  if (text("unix") !== undefined) {
+    if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
+    for (const name of ["host", "port", "backlog", "allow", "deny"]) {
+      if (values[name] !== undefined) {
+        throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
+      }
+    }
+    options.path = text("unix");
+  }
   if (text("backlog") !== undefined) options.backlog = parseCount(text("backlog")!, "backlog", 1);
   if (text("framing") !== undefined) {
     if (!FRAMINGS.includes(text("framing") as Framing)) {
@@ -244,6 +258,8 @@ export async function main(args: string[]): Promise<number> {
   const log = createLogger(json, quiet);
   let server;
   try {
+    // A socket file left by a server that died is replaced; a live one is not.
+    if (options.path !== undefined) await clearStaleSocket(options.path);
     // Quiet passes no observer at all, so the server builds no events; the
     // two lines it keeps are written here.
     server = serve({ ...options, onEvent: quiet ? undefined : log });
@@ -251,12 +267,14 @@ export async function main(args: string[]): Promise<number> {
     if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
       return reportFailure(error, USAGE_HINT);
     }
-    const address = formatAddress({
+    const address = options.path !== undefined ? `unix:${options.path}` : formatAddress({
       hostname: options.hostname ?? "0.0.0.0",
       port: options.port ?? 8080,
     });
     const detail = error instanceof Deno.errors.AddrInUse
-      ? "the port is already in use"
+      ? options.path !== undefined ? "a running server is using it" : "the port is already in use"
+      : error instanceof Deno.errors.AlreadyExists
+      ? "it exists and is not a socket"
       : error.message.charAt(0).toLowerCase() + error.message.slice(1);
     return reportFailure(new Error(`Cannot listen on "${address}": ${detail}`), USAGE_HINT);
   }

@@ -173,10 +173,11 @@ export function reportFailure(error: unknown, usage: string): number {
   }
   if (error instanceof Deno.errors.NotCapable) {
     // Deno says: Requires net access to "0.0.0.0:9999", run again with the --allow-net flag
-    const target = error.message.match(/access to "([^"]+)"/)?.[1];
+    const [, kind, target] = error.message.match(/Requires (\w+) access to "([^"]+)"/) ?? [];
+    const what = kind === "net" ? "Network" : kind ? kind[0].toUpperCase() + kind.slice(1) : "";
     printError(
       target
-        ? `Network access to "${target}" is not allowed: run with --allow-net=${target}`
+        ? `${what} access to "${target}" is not allowed: run with --allow-${kind}=${target}`
         : error.message,
     );
     return EXIT_FAILURE;

@@ -87,9 +87,18 @@ export class IdleTimer {
   }
 }
 
-/** Formats an address the way it is typed: `127.0.0.1:8080`, `[::1]:8080`. */
-export function formatAddress(addr: { hostname: string; port: number }): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
+/**
+ * Formats an address the way it is typed: `127.0.0.1:8080`, `[::1]:8080`,
+ * `unix:/tmp/lab.sock`. A Unix peer has no path of its own; `socketPath`
+ * names the socket it came in on.
+ */
+export function formatAddress(
+  addr: { hostname: string; port: number } | Deno.Addr,
+  socketPath?: string,
+): string {
+  if ("transport" in addr && (addr.transport === "unix" || addr.transport === "unixpacket")) {
+    return `unix:${addr.path || socketPath || ""}`;
+  }
+  const { hostname, port } = addr as { hostname: string; port: number };
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }

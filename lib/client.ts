@@ -30,6 +30,12 @@ export interface SendMessageOptions {
    */
   port?: number;
   /**
+   * Connect to the Unix domain socket at this path instead; `hostname` and
+   * `port` do not apply. Needs `--allow-read`, `--allow-write` and
+   * `--allow-net=unix:PATH` for it.
+   */
+  path?: string;
+  /**
    * What to send: text (sent as UTF-8), bytes, or a stream (a
    * `ReadableStream` or any async iterable of chunks) sent as it is read,
    * after the connection is open.
@@ -106,6 +112,16 @@ export interface SendMessageResult {
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** A Unix socket connects at once or not at all: it needs no timeout. */
+async function connectUnix(path: string): Promise<Deno.Conn> {
+  try {
+    return await Deno.connect({ transport: "unix", path });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    throw withContext(error, `Cannot connect to "unix:${path}"`);
+  }
 }
 
 async function connect(
@@ -225,20 +241,26 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     replyTimeout = 30_000,
     maxReplyBytes = 16 * 1024 * 1024,
     output,
+    path,
     signal,
   } = options;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  if (path === undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
     throw new RangeError(`Invalid port "${port}": expected a whole number from 1 to 65535`);
   }
   signal?.throwIfAborted();
   const startedAt = performance.now();
-  const conn = await connect(hostname, port, connectTimeout, signal);
+  const conn = path === undefined
+    ? await connect(hostname, port, connectTimeout, signal)
+    : await connectUnix(path);
   const connectMs = performance.now() - startedAt;
-  const remoteAddress = formatAddress(conn.remoteAddr);
+  const remoteAddress = formatAddress(conn.remoteAddr, path);
   let failure: Error | undefined;
+  let failed!: () => void;
+  const failedSignal = new Promise<void>((resolve) => failed = resolve);
   const fail = (error: Error) => {
     failure ??= error;
     closeQuietly(conn);
+    failed();
   };
   const idle = new IdleTimer(
     replyTimeout,
@@ -288,6 +310,9 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
         );
       }
     }
+    // The server may stop sending before it stops reading (a half-close, as
+    // nc -N does): finish sending the message, under the same timeout.
+    await Promise.race([sending.done.catch(() => {}), failedSignal]);
   } catch (error) {
     if (failure) throw failure;
     if (error instanceof RangeError) throw error;
@@ -313,7 +338,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     connectMs,
     firstByteMs,
     totalMs: performance.now() - startedAt,
-    localAddress: formatAddress(conn.localAddr),
+    localAddress: formatAddress(conn.localAddr, path),
     remoteAddress,
   };
 }

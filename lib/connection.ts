@@ -116,7 +116,10 @@ export class Connection {
 
   /** The peer's address as `host:port`, worked out when first asked for. */
   get peer(): string {
-    return this.#peer ??= formatAddress(this.#conn.remoteAddr as Deno.NetAddr);
+    return this.#peer ??= formatAddress(
+      this.#conn.remoteAddr,
+      (this.#conn.localAddr as Partial<Deno.UnixAddr>).path ?? undefined,
+    );
   }
 
   /** Whether the whole reply has been written and no new message has begun. */

@@ -23,7 +23,7 @@
  * @module
  */
 
-export { DEFAULT_REPLY, serve, type ServeOptions, TcpServer } from "./server.ts";
+export { clearStaleSocket, DEFAULT_REPLY, serve, type ServeOptions, TcpServer } from "./server.ts";
 export {
   DEFAULT_MESSAGE,
   type ReplySink,

@@ -119,6 +119,15 @@ export interface ServeOptions {
    * @default {[]}
    */
   deny?: readonly string[];
+  /**
+   * Listen on a Unix domain socket at this path instead of TCP; `hostname`,
+   * `port`, `backlog`, `allow` and `deny` do not apply. A file already there
+   * makes `serve()` throw `Deno.errors.AddrInUse`: call
+   * {@linkcode clearStaleSocket} first to replace one left by a dead server.
+   * Needs read, write and net permission for the path
+   * (`--allow-net=unix:PATH`).
+   */
+  path?: string;
   /** Aborting this signal shuts the server down, as `shutdown()` does. */
   signal?: AbortSignal;
   /**
@@ -156,9 +165,13 @@ function requireDuration(name: string, value: number): void {
  * Await `finished`, call `shutdown()`, or let `await using` shut it down at
  * the end of a block.
  */
-export class TcpServer implements AsyncDisposable {
-  /** The address it listens on, with the real port when `0` was asked for. */
-  readonly addr: Deno.NetAddr;
+export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
+  implements AsyncDisposable {
+  /**
+   * The address it listens on, with the real port when `0` was asked for;
+   * a `Deno.UnixAddr` when listening on a Unix socket.
+   */
+  readonly addr: A;
   /** Resolves once the server has stopped and every connection is closed. */
   readonly finished: Promise<void>;
 
@@ -202,7 +215,7 @@ export class TcpServer implements AsyncDisposable {
     this.#access = access;
     this.#idleTimeoutMs = limits.idleTimeoutMs;
     this.#listener = listener;
-    this.addr = listener.addr as Deno.NetAddr;
+    this.addr = listener.addr as A;
     this.#settings = settings;
     this.#maxConnections = limits.maxConnections;
     this.#drainTimeoutMs = limits.drainTimeoutMs;
@@ -426,7 +439,10 @@ export class TcpServer implements AsyncDisposable {
  * @param options How to listen, frame, answer and limit.
  * @returns The running server.
  */
-export function serve(options: ServeOptions = {}): TcpServer {
+export function serve(options: ServeOptions & { path: string }): TcpServer<Deno.UnixAddr>;
+/** Starts a TCP server; see the overload above for the whole description. */
+export function serve(options?: ServeOptions): TcpServer<Deno.NetAddr>;
+export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno.UnixAddr> {
   const {
     hostname = "0.0.0.0",
     port = 8080,
@@ -442,6 +458,7 @@ export function serve(options: ServeOptions = {}): TcpServer {
     lingerTimeout = 2_000,
     allow = [],
     deny = [],
+    path,
     signal,
     onEvent,
   } = options;
@@ -459,8 +476,13 @@ export function serve(options: ServeOptions = {}): TcpServer {
     throw new TypeError(`Invalid keepAlive with framing "${framing}": it needs framing "line"`);
   }
   const access = createAccessPolicy({ allow, deny });
+  if (path !== undefined && access.active) {
+    throw new TypeError("Invalid allow or deny for a Unix socket: its peers have no address");
+  }
   signal?.throwIfAborted();
-  const listener = Deno.listen({ hostname, port, tcpBacklog: backlog });
+  const listener = path === undefined
+    ? Deno.listen({ hostname, port, tcpBacklog: backlog })
+    : Deno.listen({ transport: "unix", path });
   const server = new TcpServer(
     listener,
     {
@@ -477,4 +499,43 @@ export function serve(options: ServeOptions = {}): TcpServer {
   );
   signal?.addEventListener("abort", () => server.shutdown(), { once: true });
   return server;
+}
+
+/**
+ * Makes a Unix socket path ready to listen on: nothing there, or a socket
+ * file left by a server that died (nothing answers on it), which is removed.
+ *
+ * @example Replacing a stale socket, then listening
+ * ```ts
+ * import { clearStaleSocket, serve } from "./server.ts";
+ *
+ * await clearStaleSocket("/tmp/lab.sock");
+ * await using server = serve({ path: "/tmp/lab.sock" });
+ * ```
+ *
+ * @param path The socket's path.
+ * @throws {Deno.errors.AddrInUse} A running server answers on it.
+ * @throws {Deno.errors.AlreadyExists} Something that is not a socket is there.
+ */
+export async function clearStaleSocket(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!info.isSocket) {
+    throw new Deno.errors.AlreadyExists(`"${path}" exists and is not a socket`);
+  }
+  let probe: Deno.Conn;
+  try {
+    probe = await Deno.connect({ transport: "unix", path });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.ConnectionRefused)) throw error;
+    await Deno.remove(path); // nobody listens: a dead server's leftover
+    return;
+  }
+  probe.close();
+  throw new Deno.errors.AddrInUse(`"${path}" is in use by a running server`);
 }

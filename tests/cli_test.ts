@@ -175,6 +175,7 @@ const badServerFlags: [string[], RegExp][] = [
   [["--echo=yes"], /Flag "--echo" takes no value/],
   [["stray"], /Unexpected argument "stray"/],
   [["--keep-alive"], /Flag "--keep-alive" needs "--framing line"/],
+  [["--unix", "/tmp/x.sock", "--port", "1"], /Flags "--unix" and "--port" cannot be used together/],
   [["--allow", "10.0.0.0/33"], /--allow: Invalid address or range "10\.0\.0\.0\/33"/],
   [["--host="], /Invalid host ""/],
 ];
@@ -205,6 +206,8 @@ const badClientFlags: [string[], RegExp][] = [
   [["--unknown"], /Unknown flag "--unknown"/],
   [["-m", "a", "b"], /not both/],
   [["--connections", "0"], /Invalid connections "0"/],
+  [["--unix", "/tmp/x.sock", "--host", "::1"], /Flags "--unix" and "--host" cannot be used/],
+  [["--unix", "/tmp/x.sock", "-c", "2"], /Flag "--unix" does not apply in load mode/],
   [["-d", "soon"], /Invalid duration "soon"/],
   [["-n", "1.5"], /Invalid count "1\.5"/],
 ];
