@@ -50,6 +50,9 @@ until the server closes; the reply goes to stdout unchanged.
 
   --host HOST              server name or address (default 127.0.0.1)
   -p, --port PORT          server port (default 8080)
+  --tls                    connect over TLS; the certificate must name --host
+  --ca FILE                trust the certificate authorities in this PEM file too
+                           (implies --tls; needs --allow-read for it)
   --unix PATH              connect to a Unix domain socket instead (needs
                            --allow-read, --allow-write, --allow-net=unix:PATH)
   -m, --message TEXT       the message to send
@@ -112,6 +115,8 @@ async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
 
 interface ClientArgs {
   options: SendMessageOptions;
+  /** A PEM file of certificate authorities to trust as well, for TLS. */
+  caFile?: string;
   /** Present in load mode. */
   load?: LoadOptions;
   json: boolean;
@@ -121,6 +126,8 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   const { values, positionals } = parseFlags(args, {
     host: { type: "string" },
     unix: { type: "string" },
+    tls: { type: "boolean" },
+    ca: { type: "string" },
     port: { type: "string", short: "p" },
     message: { type: "string", short: "m" },
     "connect-timeout": { type: "string" },
@@ -170,11 +177,17 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
     options.maxReplyBytes = parseSize(text("max-reply")!, "maximum reply size");
   }
   if (values["no-half-close"]) options.halfClose = false;
+  if (values.tls || text("ca") !== undefined) {
+    if (options.path !== undefined) {
+      throw new UsageError(`Flags "--unix" and "--tls" cannot be used together`);
+    }
+    options.tls = true;
+  }
   const loadFlags = ["connections", "duration", "count", "keep-alive", "load"];
   if (!loadFlags.some((name) => values[name] !== undefined)) {
-    return { options, json: values.json === true };
+    return { options, caFile: text("ca"), json: values.json === true };
   }
-  for (const name of ["max-reply", "connect-timeout", "unix"]) {
+  for (const name of ["max-reply", "connect-timeout", "unix", "tls", "ca"]) {
     if (values[name] !== undefined) {
       throw new UsageError(`Flag "--${name}" does not apply in load mode (use --timeout)`);
     }
@@ -273,7 +286,16 @@ export async function main(args: string[]): Promise<number> {
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;
-  const { options, load, json } = parsed;
+  const { options, caFile, load, json } = parsed;
+  if (caFile !== undefined) {
+    try {
+      options.tls = { caCerts: [await Deno.readTextFile(caFile)] };
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) return reportFailure(error, USAGE_HINT);
+      const detail = error instanceof Deno.errors.NotFound ? "no such file" : String(error);
+      return reportFailure(new Error(`Cannot read the CA file "${caFile}": ${detail}`), USAGE_HINT);
+    }
+  }
   if (load) return await runLoadMode(load, options.message, json);
   // Stream the reply to stdout as it arrives; whatever arrived before a
   // failure has been written by the time the error is reported.

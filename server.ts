@@ -62,6 +62,8 @@ Listening:
                          machine only, :: or ::1 for IPv6)
   -p, --port PORT        port, 0 for any free one (default 8080)
   --backlog N            kernel queue of connections not yet accepted (default 4096)
+  --cert FILE --key FILE serve over TLS with this PEM certificate chain and key
+                         (needs --allow-read for both files)
   --unix PATH            listen on a Unix domain socket instead (needs
                          --allow-read, --allow-write and --allow-net=unix:PATH);
                          a stale socket file left by a dead server is replaced
@@ -108,10 +110,20 @@ Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
 /** Parses the command line into options for `serve`, or `"help"` / `"version"`. */
 function parseServerArgs(
   args: string[],
-): { options: ServeOptions; json: boolean; quiet: boolean } | "help" | "version" {
+):
+  | {
+    options: ServeOptions;
+    tlsFiles?: { cert: string; key: string };
+    json: boolean;
+    quiet: boolean;
+  }
+  | "help"
+  | "version" {
   const { values } = parseFlags(args, {
     host: { type: "string" },
     unix: { type: "string" },
+    cert: { type: "string" },
+    key: { type: "string" },
     port: { type: "string", short: "p" },
     backlog: { type: "string" },
     framing: { type: "string" },
@@ -190,10 +202,19 @@ function parseServerArgs(
     }
     options[name] = rules;
   }
+  if ((text("cert") === undefined) !== (text("key") === undefined)) {
+    throw new UsageError(`Flags "--cert" and "--key" go together`);
+  }
+  if (text("cert") !== undefined && options.path !== undefined) {
+    throw new UsageError(`Flags "--unix" and "--cert" cannot be used together`);
+  }
   if (values.json && values.quiet) {
     throw new UsageError(`Flags "--json" and "--quiet" cannot be used together`);
   }
-  return { options, json: values.json === true, quiet: values.quiet === true };
+  const tlsFiles = text("cert") === undefined
+    ? undefined
+    : { cert: text("cert")!, key: text("key")! };
+  return { options, tlsFiles, json: values.json === true, quiet: values.quiet === true };
 }
 
 /**
@@ -246,6 +267,17 @@ function createLogger(
   return Object.assign(log, { flush });
 }
 
+/** Reads a PEM file, with a one-line error that names it. */
+async function readPem(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    const detail = error instanceof Deno.errors.NotFound ? "no such file" : String(error);
+    throw new Error(`Cannot read the ${what} "${path}": ${detail}`);
+  }
+}
+
 /** Runs the server until SIGINT or SIGTERM; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = await parseCommandLine(() => parseServerArgs(args), {
@@ -254,7 +286,17 @@ export async function main(args: string[]): Promise<number> {
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;
-  const { options, json, quiet } = parsed;
+  const { options, tlsFiles, json, quiet } = parsed;
+  if (tlsFiles) {
+    try {
+      options.tls = {
+        cert: await readPem(tlsFiles.cert, "certificate"),
+        key: await readPem(tlsFiles.key, "key"),
+      };
+    } catch (error) {
+      return reportFailure(error, USAGE_HINT);
+    }
+  }
   const log = createLogger(json, quiet);
   let server;
   try {

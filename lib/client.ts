@@ -30,6 +30,14 @@ export interface SendMessageOptions {
    */
   port?: number;
   /**
+   * Use TLS: `true` to trust the system's certificate authorities, or
+   * `{ caCerts }` to trust these PEM certificates as well. The server's
+   * certificate must name `hostname`.
+   *
+   * @default {false}
+   */
+  tls?: boolean | { caCerts?: string[] };
+  /**
    * Connect to the Unix domain socket at this path instead; `hostname` and
    * `port` do not apply. Needs `--allow-read`, `--allow-write` and
    * `--allow-net=unix:PATH` for it.
@@ -112,6 +120,53 @@ export interface SendMessageResult {
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/**
+ * Connects over TLS and completes the handshake at once, so that a
+ * certificate the client does not trust fails here, named as such, rather
+ * than as a write error later.
+ */
+async function connectTls(
+  hostname: string,
+  port: number,
+  caCerts: string[],
+  connectTimeout: number,
+): Promise<Deno.TlsConn> {
+  const target = formatAddress({ hostname, port });
+  let cancelTimer: (() => void) | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    if (connectTimeout > 0 && Number.isFinite(connectTimeout)) {
+      cancelTimer = callAfter(connectTimeout, () =>
+        reject(
+          new Deno.errors.TimedOut(
+            `Cannot connect to "${target}": no answer within ${formatMs(connectTimeout)}`,
+          ),
+        ));
+    }
+  });
+  const connecting = (async () => {
+    const conn = await Deno.connectTls({ hostname, port, caCerts });
+    try {
+      await conn.handshake();
+    } catch (error) {
+      closeQuietly(conn);
+      throw error;
+    }
+    return conn;
+  })();
+  try {
+    return await Promise.race([connecting, timedOut]);
+  } catch (error) {
+    // A connect that outlives its timeout is closed when it completes.
+    connecting.then(closeQuietly, () => {});
+    if (error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotCapable) {
+      throw error;
+    }
+    throw withContext(error, `Cannot connect to "${target}"`);
+  } finally {
+    cancelTimer?.();
+  }
 }
 
 /** A Unix socket connects at once or not at all: it needs no timeout. */
@@ -242,6 +297,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     maxReplyBytes = 16 * 1024 * 1024,
     output,
     path,
+    tls,
     signal,
   } = options;
   if (path === undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
@@ -249,9 +305,11 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
   }
   signal?.throwIfAborted();
   const startedAt = performance.now();
-  const conn = path === undefined
-    ? await connect(hostname, port, connectTimeout, signal)
-    : await connectUnix(path);
+  const conn = path !== undefined
+    ? await connectUnix(path)
+    : tls
+    ? await connectTls(hostname, port, tls === true ? [] : tls.caCerts ?? [], connectTimeout)
+    : await connect(hostname, port, connectTimeout, signal);
   const connectMs = performance.now() - startedAt;
   const remoteAddress = formatAddress(conn.remoteAddr, path);
   let failure: Error | undefined;

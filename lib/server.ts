@@ -120,6 +120,12 @@ export interface ServeOptions {
    */
   deny?: readonly string[];
   /**
+   * Serve over TLS with this certificate chain and private key (PEM text).
+   * Deno cannot yet ask clients for certificates, so this authenticates the
+   * server only.
+   */
+  tls?: { cert: string; key: string };
+  /**
    * Listen on a Unix domain socket at this path instead of TCP; `hostname`,
    * `port`, `backlog`, `allow` and `deny` do not apply. A file already there
    * makes `serve()` throw `Deno.errors.AddrInUse`: call
@@ -459,6 +465,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     allow = [],
     deny = [],
     path,
+    tls,
     signal,
     onEvent,
   } = options;
@@ -480,9 +487,12 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     throw new TypeError("Invalid allow or deny for a Unix socket: its peers have no address");
   }
   signal?.throwIfAborted();
-  const listener = path === undefined
-    ? Deno.listen({ hostname, port, tcpBacklog: backlog })
-    : Deno.listen({ transport: "unix", path });
+  if (path !== undefined && tls) throw new TypeError("Invalid tls for a Unix socket");
+  const listener = path !== undefined
+    ? Deno.listen({ transport: "unix", path })
+    : tls
+    ? Deno.listenTls({ hostname, port, tcpBacklog: backlog, cert: tls.cert, key: tls.key })
+    : Deno.listen({ hostname, port, tcpBacklog: backlog });
   const server = new TcpServer(
     listener,
     {
