@@ -53,6 +53,15 @@ const hasNode = await hasProgram("node");
 const hasCc = await hasProgram("cc");
 const outDir = quick ? await Deno.makeTempDir({ prefix: "tcp-bench-" }) : here;
 const workDir = await Deno.makeTempDir({ prefix: "tcp-bench-work-" });
+// Temporary folders go when the run ends, however it ends; a quick run's
+// results are only a smoke test and go with them.
+globalThis.addEventListener("unload", () => {
+  for (const dir of quick ? [workDir, outDir] : [workDir]) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+});
 
 function ours(name: string, extra: string[] = [], logFile?: string, shell?: string) {
   return startBenchServer(
@@ -444,8 +453,7 @@ async function burstMs(port: number): Promise<number> {
 results.rows = rows;
 await Deno.writeTextFile(`${outDir}/results.json`, JSON.stringify(results, null, 2) + "\n");
 await Deno.writeTextFile(`${outDir}/chart.svg`, renderChart(series));
-await Deno.remove(workDir, { recursive: true });
 console.log(renderTable(rows, { cores: navigator.hardwareConcurrency, quick }));
 console.log("");
 console.log(renderLatencyTable(series));
-log(`wrote ${outDir}/results.json and ${outDir}/chart.svg`);
+log(quick ? "quick run: results not kept" : `wrote ${outDir}/results.json and ${outDir}/chart.svg`);
