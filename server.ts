@@ -62,6 +62,8 @@ Listening:
                          machine only, :: or ::1 for IPv6)
   -p, --port PORT        port, 0 for any free one (default 8080)
   --backlog N            kernel queue of connections not yet accepted (default 4096)
+  --proxy-protocol       expect a PROXY protocol v1 or v2 header from a load
+                         balancer first; log, allow and deny by the address in it
   --cert FILE --key FILE serve over TLS with this PEM certificate chain and key
                          (needs --allow-read for both files)
   --unix PATH            listen on a Unix domain socket instead (needs
@@ -123,6 +125,7 @@ function parseServerArgs(
     host: { type: "string" },
     unix: { type: "string" },
     cert: { type: "string" },
+    "proxy-protocol": { type: "boolean" },
     key: { type: "string" },
     port: { type: "string", short: "p" },
     backlog: { type: "string" },
@@ -202,6 +205,7 @@ function parseServerArgs(
     }
     options[name] = rules;
   }
+  if (values["proxy-protocol"]) options.proxyProtocol = true;
   if ((text("cert") === undefined) !== (text("key") === undefined)) {
     throw new UsageError(`Flags "--cert" and "--key" go together`);
   }

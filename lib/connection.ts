@@ -23,6 +23,8 @@ import {
   readMessage,
   type ReceivedMessage,
 } from "./framing.ts";
+import type { AccessPolicy } from "./access.ts";
+import { parseProxyHeader } from "./proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
@@ -39,6 +41,10 @@ export interface ConnectionSettings {
   lingerMs: number;
   /** With line framing: answer line after line on one connection. */
   keepAlive: boolean;
+  /** Expect a PROXY protocol header first, and take the peer's address from it. */
+  proxyProtocol: boolean;
+  /** Who may connect, checked against the header's address with `proxyProtocol`. */
+  access?: AccessPolicy;
 }
 
 /**
@@ -77,6 +83,7 @@ export class Connection {
   #settings: ConnectionSettings;
   #emit: ((event: ServerEvent) => void) | undefined;
   #onClosed: ((connection: Connection, reason: CloseReason) => void) | undefined;
+  #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
   #closeReason: CloseReason | undefined;
   /** The fixed reply; in keep-alive mode it ends with a newline, so a client knows where. */
@@ -102,6 +109,8 @@ export class Connection {
       emit?: (event: ServerEvent) => void;
       /** Called once, when the connection has closed. */
       onClosed?: (connection: Connection, reason: CloseReason) => void;
+      /** Called when the PROXY header names a client the access rules refuse. */
+      onRefused?: (peer: string, rule: string) => void;
     } = {},
   ) {
     this.#conn = conn;
@@ -109,6 +118,7 @@ export class Connection {
     this.#settings = settings;
     this.#emit = observers.emit;
     this.#onClosed = observers.onClosed;
+    this.#onRefused = observers.onRefused;
     this.#reply = settings.keepAlive && settings.reply.at(-1) !== 0x0a
       ? new Uint8Array([...settings.reply, 0x0a])
       : settings.reply;
@@ -150,9 +160,16 @@ export class Connection {
       // idle connection waits in this one function: each suspended async
       // call holds memory, and ten thousand idle clients multiply it.
       const { maxMessageBytes } = this.#settings;
-      const first = new Uint8Array(Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES)));
-      const count = await this.#conn.read(first);
+      let first: Uint8Array = new Uint8Array(
+        Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES)),
+      );
+      let count = await this.#conn.read(first);
       if (count !== null) this.#onRead(count);
+      if (this.#settings.proxyProtocol) {
+        const rest = await this.#readProxyHeader(first, count);
+        if (rest === undefined) return this.#finish("done", undefined);
+        [first, count] = rest;
+      }
       const begun = first.subarray(0, count ?? 0);
       const { end, unreadInputLikely } = count === null
         ? await this.#exchange(begun, true)
@@ -169,6 +186,12 @@ export class Connection {
     } finally {
       closeQuietly(this.#conn);
     }
+    return this.#finish(reason, errorText);
+  }
+
+  /** Reports the close, once, and resolves why it closed. */
+  #finish(reason: CloseReason, errorText: string | undefined): CloseReason {
+    closeQuietly(this.#conn);
     const finalReason = this.#closeReason ?? reason;
     if (this.#emit) {
       const event: CloseEvent = {
@@ -187,6 +210,39 @@ export class Connection {
     }
     this.#onClosed?.(this, finalReason);
     return finalReason;
+  }
+
+  /**
+   * Reads the PROXY protocol header from the start of the stream, takes the
+   * client's address from it and checks it against the access rules.
+   * Resolves to the buffer and count that follow the header, or `undefined`
+   * when the connection is refused. A missing or malformed header throws.
+   */
+  async #readProxyHeader(
+    buffer: Uint8Array,
+    count: number | null,
+  ): Promise<[Uint8Array, number | null] | undefined> {
+    let length = count ?? 0;
+    while (true) {
+      const header = parseProxyHeader(buffer.subarray(0, length));
+      if (header !== "incomplete") {
+        if (header.source) this.#peer = formatAddress(header.source);
+        const rule = header.source && this.#settings.access?.refusal(header.source.hostname);
+        if (rule !== undefined) {
+          this.#onRefused?.(this.peer, rule);
+          return undefined;
+        }
+        const rest = buffer.slice(header.length, length);
+        return [rest, rest.length > 0 ? rest.length : count === null ? null : 0];
+      }
+      if (count === null || length >= buffer.length) {
+        throw new TypeError("Missing or incomplete PROXY protocol header");
+      }
+      const more = await this.#conn.read(buffer.subarray(length));
+      if (more === null) throw new TypeError("The connection ended inside the PROXY header");
+      this.#onRead(more);
+      length += more;
+    }
   }
 
   /**

@@ -120,6 +120,15 @@ export interface ServeOptions {
    */
   deny?: readonly string[];
   /**
+   * Expect a PROXY protocol header (v1 or v2) before each client's bytes, as
+   * a load balancer sends with `send-proxy`: logs, access rules and events
+   * then use the client address it names. A connection without a valid
+   * header is closed with the reason logged.
+   *
+   * @default {false}
+   */
+  proxyProtocol?: boolean;
+  /**
    * Serve over TLS with this certificate chain and private key (PEM text).
    * Deno cannot yet ask clients for certificates, so this authenticates the
    * server only.
@@ -349,7 +358,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   }
 
   #start(conn: Deno.Conn): void {
-    if (this.#access.active) {
+    if (this.#access.active && !this.#settings.proxyProtocol) {
       const remote = conn.remoteAddr as Deno.NetAddr;
       const rule = this.#access.refusal(remote.hostname);
       if (rule !== undefined) {
@@ -364,11 +373,17 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     const connection = new Connection(conn, this.#nextId++, this.#settings, {
       emit: report,
       onClosed: this.#onClosed,
+      onRefused: this.#onRefused,
     });
     report?.({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
     this.#running.add(connection);
     connection.run(); // never rejects; reports back through onClosed
   }
+
+  /** A client named in a PROXY header is refused by the access rules. */
+  #onRefused = (peer: string, rule: string): void => {
+    this.#emit({ type: "refused", time: Date.now(), peer, rule });
+  };
 
   /** Counts a finished connection in and frees its slot. */
   #onClosed = (connection: Connection, reason: CloseReason): void => {
@@ -466,6 +481,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     deny = [],
     path,
     tls,
+    proxyProtocol = false,
     signal,
     onEvent,
   } = options;
@@ -502,6 +518,10 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
       maxMessageBytes,
       lingerMs: lingerTimeout,
       keepAlive,
+      proxyProtocol,
+      // Behind a balancer the socket's peer is the balancer: the rules apply
+      // to the address in the PROXY header instead.
+      access: proxyProtocol ? access : undefined,
     },
     { maxConnections, drainTimeoutMs: drainTimeout, idleTimeoutMs: idleTimeout },
     access,

@@ -1,0 +1,114 @@
+/**
+ * The PROXY protocol, versions 1 and 2: the header a load balancer such as
+ * HAProxy puts before a client's bytes, naming the client's real address.
+ *
+ * Behind a balancer every connection comes from the balancer's address;
+ * with `proxyProtocol` the server reads this header first and logs, limits
+ * and allows or denies by the address in it.
+ *
+ * @module
+ */
+
+/** A header's worth of information: where the client really is. */
+export interface ProxyHeader {
+  /** The client's address; `undefined` for `UNKNOWN` (v1) and `LOCAL` (v2) headers. */
+  source?: { hostname: string; port: number };
+  /** The header's length in bytes; what follows is the client's data. */
+  length: number;
+}
+
+const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+const V1_MAX_BYTES = 107;
+/** The longest header accepted: v2 allows 64 KiB of extensions, which nobody needs here. */
+export const PROXY_HEADER_MAX_BYTES = 1024;
+
+function ipv6(bytes: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
+  // Compress the longest run of two or more zero groups, as RFC 5952 says.
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((group) => group.toString(16));
+  if (bestStart === -1) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+}
+
+function parseV1(bytes: Uint8Array): ProxyHeader | "incomplete" {
+  const end = bytes.subarray(0, V1_MAX_BYTES).indexOf(0x0a);
+  if (end === -1) {
+    if (bytes.length >= V1_MAX_BYTES) throw new TypeError("PROXY v1 header is too long");
+    return "incomplete";
+  }
+  const line = new TextDecoder().decode(bytes.subarray(0, end + 1));
+  if (!line.endsWith("\r\n")) throw new TypeError("PROXY v1 header does not end with CRLF");
+  const fields = line.slice(0, -2).split(" ");
+  if (fields[1] === "UNKNOWN") return { length: end + 1 };
+  const [, family, source, , sourcePort] = fields;
+  const port = Number(sourcePort);
+  const valid = fields.length === 6 && (family === "TCP4" || family === "TCP6") &&
+    /^\d{1,5}$/.test(sourcePort) && port <= 65535 &&
+    (family === "TCP4" ? /^\d{1,3}(\.\d{1,3}){3}$/.test(source) : /^[0-9a-f:.]+$/i.test(source));
+  if (!valid) throw new TypeError(`Malformed PROXY v1 header: "${line.trim()}"`);
+  return { source: { hostname: source, port }, length: end + 1 };
+}
+
+function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
+  if (bytes.length < 16) return "incomplete";
+  const versionCommand = bytes[12];
+  if (versionCommand >> 4 !== 2) throw new TypeError("Unsupported PROXY protocol version");
+  const length = 16 + ((bytes[14] << 8) | bytes[15]);
+  if (length > PROXY_HEADER_MAX_BYTES) throw new TypeError("PROXY v2 header is too long");
+  if (bytes.length < length) return "incomplete";
+  const command = versionCommand & 0x0f;
+  if (command === 0x0) return { length }; // LOCAL: the balancer's own health check
+  if (command !== 0x1) throw new TypeError("Unknown PROXY v2 command");
+  const family = bytes[13];
+  const body = bytes.subarray(16, length);
+  const port = (offset: number) => (body[offset] << 8) | body[offset + 1];
+  if (family === 0x11 && body.length >= 12) {
+    return {
+      source: { hostname: Array.from(body.subarray(0, 4)).join("."), port: port(8) },
+      length,
+    };
+  }
+  if (family === 0x21 && body.length >= 36) {
+    return { source: { hostname: ipv6(body.subarray(0, 16)), port: port(32) }, length };
+  }
+  if (family === 0x00) return { length }; // UNSPEC
+  throw new TypeError("Unsupported PROXY v2 address family");
+}
+
+/**
+ * Parses a PROXY protocol header at the start of `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { parseProxyHeader } from "./proxy_protocol.ts";
+ *
+ * const bytes = new TextEncoder().encode("PROXY TCP4 203.0.113.7 10.0.0.1 51000 8080\r\nHai");
+ * parseProxyHeader(bytes); // { source: { hostname: "203.0.113.7", port: 51000 }, length: 44 }
+ * ```
+ *
+ * @param bytes What the connection has sent so far.
+ * @returns The header, or `"incomplete"` when more bytes are needed.
+ * @throws {TypeError} When the bytes are not a valid header.
+ */
+export function parseProxyHeader(bytes: Uint8Array): ProxyHeader | "incomplete" {
+  const isV2 = V2_SIGNATURE.every((byte, index) => index >= bytes.length || bytes[index] === byte);
+  if (isV2) return bytes.length < 12 ? "incomplete" : parseV2(bytes);
+  const v1 = [0x50, 0x52, 0x4f, 0x58, 0x59, 0x20]; // "PROXY "
+  if (v1.every((byte, index) => index >= bytes.length || bytes[index] === byte)) {
+    return bytes.length < v1.length ? "incomplete" : parseV1(bytes);
+  }
+  throw new TypeError("Missing PROXY protocol header");
+}
