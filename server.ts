@@ -33,6 +33,7 @@ import {
   serve,
   type ServeOptions,
   type ServerEvent,
+  type ServerStats,
   toConsoleArgs,
   toPlainText,
 } from "./lib/mod.ts";
@@ -47,6 +48,7 @@ import {
   reportFailure,
   UsageError,
 } from "./lib/_cli.ts";
+import { serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
@@ -62,6 +64,9 @@ Listening:
                          machine only, :: or ::1 for IPv6)
   -p, --port PORT        port, 0 for any free one (default 8080)
   --backlog N            kernel queue of connections not yet accepted (default 4096)
+  --workers N            N accept loops, one per thread, sharing the port through
+                         SO_REUSEPORT; one combined summary (needs deno run
+                         --unstable-net; default 1)
   --proxy-protocol       expect a PROXY protocol v1 or v2 header from a load
                          balancer first; log, allow and deny by the address in it
   --cert FILE --key FILE serve over TLS with this PEM certificate chain and key
@@ -116,6 +121,7 @@ function parseServerArgs(
   | {
     options: ServeOptions;
     tlsFiles?: { cert: string; key: string };
+    workers: number;
     json: boolean;
     quiet: boolean;
   }
@@ -126,6 +132,7 @@ function parseServerArgs(
     unix: { type: "string" },
     cert: { type: "string" },
     "proxy-protocol": { type: "boolean" },
+    workers: { type: "string" },
     key: { type: "string" },
     port: { type: "string", short: "p" },
     backlog: { type: "string" },
@@ -218,7 +225,19 @@ function parseServerArgs(
   const tlsFiles = text("cert") === undefined
     ? undefined
     : { cert: text("cert")!, key: text("key")! };
-  return { options, tlsFiles, json: values.json === true, quiet: values.quiet === true };
+  const workers = text("workers") === undefined ? 1 : parseCount(text("workers")!, "workers", 1);
+  if (workers > 1 && (options.path !== undefined || tlsFiles)) {
+    throw new UsageError(
+      `Flag "--workers" cannot be used with "--${options.path !== undefined ? "unix" : "cert"}"`,
+    );
+  }
+  return {
+    options,
+    tlsFiles,
+    workers,
+    json: values.json === true,
+    quiet: values.quiet === true,
+  };
 }
 
 /**
@@ -290,7 +309,7 @@ export async function main(args: string[]): Promise<number> {
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;
-  const { options, tlsFiles, json, quiet } = parsed;
+  const { options, tlsFiles, workers, json, quiet } = parsed;
   if (tlsFiles) {
     try {
       options.tls = {
@@ -302,13 +321,13 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   const log = createLogger(json, quiet);
-  let server;
+  let running: { shutdown(): void; finished: Promise<ServerStats | undefined> };
   try {
     // A socket file left by a server that died is replaced; a live one is not.
     if (options.path !== undefined) await clearStaleSocket(options.path);
-    // Quiet passes no observer at all, so the server builds no events; the
-    // two lines it keeps are written here.
-    server = serve({ ...options, onEvent: quiet ? undefined : log });
+    running = workers > 1
+      ? await startWorkers(options, workers, log, quiet)
+      : startServer(options, log, quiet);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
       return reportFailure(error, USAGE_HINT);
@@ -332,16 +351,63 @@ export async function main(args: string[]): Promise<number> {
       Deno.exit(130);
     }
     stopping = true;
-    server.shutdown();
+    running.shutdown();
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  if (quiet) log({ type: "listening", time: Date.now(), address: formatAddress(server.addr) });
-  await server.finished;
-  if (quiet) log({ type: "summary", time: Date.now(), ...server.stats });
+  const summary = await running.finished;
+  if (summary) log({ type: "summary", time: Date.now(), ...summary });
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
   return EXIT_OK;
+}
+
+/**
+ * One accept loop in this thread. Quiet passes no observer at all, so the
+ * server builds no events; the two lines quiet keeps are written here.
+ */
+function startServer(
+  options: ServeOptions,
+  log: (event: ServerEvent) => void,
+  quiet: boolean,
+): { shutdown(): void; finished: Promise<ServerStats | undefined> } {
+  const server = serve({ ...options, onEvent: quiet ? undefined : log });
+  if (quiet) log({ type: "listening", time: Date.now(), address: formatAddress(server.addr) });
+  return {
+    shutdown: () => void server.shutdown(),
+    finished: server.finished.then(() => quiet ? server.stats : undefined),
+  };
+}
+
+/** N accept loops on one port, one per worker; this thread logs for all of them. */
+async function startWorkers(
+  options: ServeOptions,
+  count: number,
+  log: (event: ServerEvent) => void,
+  quiet: boolean,
+): Promise<{ shutdown(): void; finished: Promise<ServerStats | undefined> }> {
+  const startedAt = performance.now();
+  const pool = await serveWorkers(options, count, quiet ? undefined : log);
+  const address = formatAddress({ hostname: options.hostname ?? "0.0.0.0", port: pool.port });
+  log({ type: "listening", time: Date.now(), address });
+  let finish!: (stats: ServerStats) => void;
+  const finished = new Promise<ServerStats>((resolve) => finish = resolve);
+  return {
+    shutdown() {
+      if (!quiet) {
+        log({
+          type: "shutdown",
+          time: Date.now(),
+          active: 0,
+          drainTimeoutMs: options.drainTimeout ?? 5000,
+        });
+      }
+      pool.shutdown().then((stats) =>
+        finish({ ...stats, uptimeMs: performance.now() - startedAt })
+      );
+    },
+    finished,
+  };
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

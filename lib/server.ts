@@ -120,6 +120,14 @@ export interface ServeOptions {
    */
   deny?: readonly string[];
   /**
+   * Share the port with other listeners (SO_REUSEPORT), so that several
+   * workers can each run an accept loop on it and the kernel spreads the
+   * connections between them. Deno needs `--unstable-net` for this.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
+  /**
    * Expect a PROXY protocol header (v1 or v2) before each client's bytes, as
    * a load balancer sends with `send-proxy`: logs, access rules and events
    * then use the client address it names. A connection without a valid
@@ -482,6 +490,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     path,
     tls,
     proxyProtocol = false,
+    reusePort = false,
     signal,
     onEvent,
   } = options;
@@ -508,7 +517,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     ? Deno.listen({ transport: "unix", path })
     : tls
     ? Deno.listenTls({ hostname, port, tcpBacklog: backlog, cert: tls.cert, key: tls.key })
-    : Deno.listen({ hostname, port, tcpBacklog: backlog });
+    : Deno.listen({ hostname, port, tcpBacklog: backlog, ...(reusePort ? { reusePort } : {}) });
   const server = new TcpServer(
     listener,
     {

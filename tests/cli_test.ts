@@ -175,6 +175,8 @@ const badServerFlags: [string[], RegExp][] = [
   [["--echo=yes"], /Flag "--echo" takes no value/],
   [["stray"], /Unexpected argument "stray"/],
   [["--keep-alive"], /Flag "--keep-alive" needs "--framing line"/],
+  [["--workers", "0"], /Invalid workers "0"/],
+  [["--workers", "2", "--unix", "/tmp/x.sock"], /Flag "--workers" cannot be used with "--unix"/],
   [["--unix", "/tmp/x.sock", "--port", "1"], /Flags "--unix" and "--port" cannot be used together/],
   [["--allow", "10.0.0.0/33"], /--allow: Invalid address or range "10\.0\.0\.0\/33"/],
   [["--host="], /Invalid host ""/],

@@ -1,0 +1,122 @@
+/**
+ * Several accept loops on one port, one per Web Worker, for `server.ts
+ * --workers N`: one thread of JavaScript serves one core, and SO_REUSEPORT
+ * lets the kernel spread connections over the workers. The pool starts the
+ * first worker, learns the real port (port 0 works), starts the rest on it,
+ * forwards their events tagged with the worker's number, and on shutdown
+ * drains every worker and adds up their counters.
+ *
+ * @module
+ */
+
+import type { ServeOptions } from "./server.ts";
+import type { ServerEvent, ServerStats } from "./events.ts";
+
+/** A running pool of workers. */
+export interface WorkerPool {
+  /** The port they share. */
+  port: number;
+  /** Drains and stops every worker; resolves to their counters added up. */
+  shutdown(): Promise<Omit<ServerStats, "uptimeMs">>;
+}
+
+/** Rebuilds an error a worker reported, as the class the main thread expects. */
+function rebuild(name: string, message: string): Error {
+  const ErrorClass =
+    (Deno.errors as unknown as Record<string, new (message: string) => Error>)[name] ??
+      Error;
+  return new ErrorClass(message);
+}
+
+/**
+ * Starts `count` workers serving `options` on one port.
+ *
+ * @param options What each worker's `serve()` gets; plain data only.
+ * @param count How many workers.
+ * @param onEvent Receives the workers' events, each with its `worker` number.
+ */
+export async function serveWorkers(
+  options: ServeOptions,
+  count: number,
+  onEvent?: (event: ServerEvent & { worker: number }) => void,
+): Promise<WorkerPool> {
+  // Both failures below would otherwise end the process with Deno's own
+  // message: check first, and say what to add.
+  if (typeof (Deno as unknown as Record<string, unknown>).listenDatagram !== "function") {
+    // Deno.listenDatagram exists only under --unstable-net, as reusePort does.
+    throw new TypeError("--workers needs Deno's --unstable-net flag (deno run --unstable-net …)");
+  }
+  const module = new URL("./_server_worker.ts", import.meta.url);
+  if (module.protocol === "file:") {
+    // A worker loads its modules afresh, so it needs to read the lib folder.
+    const path = decodeURIComponent(new URL(".", module).pathname).replace(/\/$/, "");
+    const { state } = await Deno.permissions.query({ name: "read", path });
+    if (state !== "granted") {
+      throw new Deno.errors.NotCapable(`Requires read access to "${path}" to start workers`);
+    }
+  }
+  const workers: Worker[] = [];
+  const stopped: Promise<ServerStats>[] = [];
+  const start = (worker: number, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const thread = new Worker(module, {
+        type: "module",
+      });
+      workers.push(thread);
+      let stop!: (stats: ServerStats) => void;
+      stopped.push(new Promise((resolve) => stop = resolve));
+      // A worker that cannot even load (no permission to read its module,
+      // say) reports here; its error becomes the pool's, not a crash.
+      thread.onerror = (event: ErrorEvent) => {
+        event.preventDefault();
+        const text = event.message.replace(/^Uncaught (\(in promise\) )?/, "");
+        reject(
+          /Requires \w+ access/.test(text) ? new Deno.errors.NotCapable(text) : new Error(text),
+        );
+      };
+      thread.onmessage = ({ data }: MessageEvent) => {
+        if (data.type === "listening") resolve(data.port);
+        else if (data.type === "failed") reject(rebuild(data.name, data.message));
+        else if (data.type === "stopped") stop(data.stats);
+        else if (data.type === "event") {
+          const event = data.event as ServerEvent;
+          // The pool speaks for itself where the workers would repeat each other.
+          if (event.type === "listening" || event.type === "shutdown" || event.type === "summary") {
+            return;
+          }
+          onEvent?.({ ...event, worker });
+        }
+      };
+      thread.postMessage({ type: "start", options: { ...options, port }, events: !!onEvent });
+    });
+  try {
+    const port = await start(1, options.port ?? 8080);
+    for (let worker = 2; worker <= count; worker++) await start(worker, port);
+    return {
+      port,
+      async shutdown() {
+        for (const thread of workers) thread.postMessage({ type: "shutdown" });
+        const all = await Promise.all(stopped);
+        for (const thread of workers) thread.terminate();
+        const total: Omit<ServerStats, "uptimeMs"> = {
+          connections: 0,
+          active: 0,
+          messages: 0,
+          bytesIn: 0,
+          bytesOut: 0,
+          errors: 0,
+          idleTimeouts: 0,
+          closedAtShutdown: 0,
+          refused: 0,
+        };
+        for (const stats of all) {
+          for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += stats[key];
+        }
+        return total;
+      },
+    };
+  } catch (error) {
+    for (const thread of workers) thread.terminate();
+    throw error;
+  }
+}
