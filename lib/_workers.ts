@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ServeOptions } from "./server.ts";
+import { type ServeOptions, zeroStats } from "./server.ts";
 import type { ServerEvent, ServerStats } from "./events.ts";
 
 /** A running pool of workers. */
@@ -98,17 +98,7 @@ export async function serveWorkers(
         for (const thread of workers) thread.postMessage({ type: "shutdown" });
         const all = await Promise.all(stopped);
         for (const thread of workers) thread.terminate();
-        const total: Omit<ServerStats, "uptimeMs"> = {
-          connections: 0,
-          active: 0,
-          messages: 0,
-          bytesIn: 0,
-          bytesOut: 0,
-          errors: 0,
-          idleTimeouts: 0,
-          closedAtShutdown: 0,
-          refused: 0,
-        };
+        const total = zeroStats();
         for (const stats of all) {
           for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += stats[key];
         }

@@ -160,6 +160,21 @@ export interface ServeOptions {
   onEvent?: (event: ServerEvent) => void;
 }
 
+/** Counters at zero: a new server's, or the start of a sum over several. */
+export function zeroStats(): Omit<ServerStats, "uptimeMs"> {
+  return {
+    connections: 0,
+    active: 0,
+    messages: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    errors: 0,
+    idleTimeouts: 0,
+    closedAtShutdown: 0,
+    refused: 0,
+  };
+}
+
 /** How long the accept loop waits after its first failure, doubling to the maximum. */
 const ACCEPT_BACKOFF_MIN_MS = 10;
 const ACCEPT_BACKOFF_MAX_MS = 1000;
@@ -209,16 +224,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   #allClosed: (() => void) | undefined;
   #nextId = 1;
   #startedAt = performance.now();
-  #stats: Omit<ServerStats, "active" | "uptimeMs"> = {
-    connections: 0,
-    messages: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    errors: 0,
-    idleTimeouts: 0,
-    closedAtShutdown: 0,
-    refused: 0,
-  };
+  #stats: Omit<ServerStats, "active" | "uptimeMs"> = zeroStats();
   #idleTimeoutMs: number;
   #idleSweep: ReturnType<typeof setInterval> | undefined;
   #closing = false;
