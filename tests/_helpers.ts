@@ -230,20 +230,37 @@ export class LineReader {
   }
 }
 
+/** The permissions the tests' processes get unless a test says otherwise. */
+export const LOOPBACK_NET = "--allow-net=127.0.0.1,[::1],0.0.0.0,[::]";
+
+/**
+ * `deno run` of one of the entry scripts, with only the permissions given:
+ * stdout and stderr piped, stdin as asked (none by default).
+ */
+export function scriptCommand(
+  script: "server.ts" | "client.ts",
+  args: string[],
+  options: { permissions?: string[]; stdin?: "piped" | "null"; signal?: AbortSignal } = {},
+): Deno.Command {
+  const { permissions = [LOOPBACK_NET], stdin = "null", signal } = options;
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...permissions, new URL(script, root).pathname, ...args],
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+    signal,
+  });
+}
+
 /** Runs `deno run` on one of the entry scripts and collects its output. */
 export async function runScript(
   script: "server.ts" | "client.ts",
   args: string[],
-  options: { permissions?: string[]; stdin?: Uint8Array; env?: Record<string, string> } = {},
+  options: { permissions?: string[]; stdin?: Uint8Array } = {},
 ): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
-  const { permissions = ["--allow-net=127.0.0.1,[::1],0.0.0.0,[::]"], stdin, env } = options;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...permissions, new URL(script, root).pathname, ...args],
-    stdin: stdin ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-    env,
-  }).spawn();
+  const { permissions, stdin } = options;
+  const child = scriptCommand(script, args, { permissions, stdin: stdin ? "piped" : "null" })
+    .spawn();
   if (stdin) {
     const writer = child.stdin.getWriter();
     await writer.write(stdin);

@@ -8,6 +8,7 @@ import {
   hasProgram,
   readAll,
   runScript,
+  scriptCommand,
   startServer,
   writeAll,
 } from "./_helpers.ts";
@@ -437,21 +438,11 @@ Deno.test({
   ignore,
   async fn() {
     await using server = await startServer(["--framing", "eof", "--json"]);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        "--allow-net=127.0.0.1",
-        new URL("../client.ts", import.meta.url).pathname,
-        "--port",
-        String(server.port),
-        "--timeout",
-        "300ms",
-      ],
-      stdin: "piped", // held open, never written
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = scriptCommand(
+      "client.ts",
+      ["--port", String(server.port), "--timeout", "300ms"],
+      { stdin: "piped" }, // held open, never written
+    ).spawn();
     const { code, stderr } = await child.output();
     await child.stdin.close();
     assert.equal(code, 1);

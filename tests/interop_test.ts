@@ -15,6 +15,7 @@ import {
   encoder,
   hasProgram,
   LineReader,
+  scriptCommand,
   type ServerProcess,
   startServer,
 } from "./_helpers.ts";
@@ -117,20 +118,8 @@ function runClient(
   signal: AbortSignal,
   extraArgs: string[] = [],
 ): Promise<Deno.CommandOutput> {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-net=127.0.0.1",
-      new URL("../client.ts", import.meta.url).pathname,
-      "--port",
-      String(port),
-      ...extraArgs,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
+  return scriptCommand("client.ts", ["--port", String(port), ...extraArgs], {
+    permissions: ["--allow-net=127.0.0.1"],
     signal,
   }).output();
 }

@@ -7,9 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { decoder, encoder, hasProgram, LineReader } from "./_helpers.ts";
+import { decoder, encoder, hasProgram, LineReader, scriptCommand } from "./_helpers.ts";
 
-const root = new URL("../", import.meta.url).pathname;
 const noOpenssl = !(await hasProgram("openssl"));
 
 /** A throwaway CA, a server certificate for 127.0.0.1 and one for another name only. */
@@ -39,19 +38,9 @@ echo "$dir"
   };
 }
 
-function script(name: string, dir: string, args: string[]) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-net=127.0.0.1",
-      `--allow-read=${dir}`,
-      `${root}${name}`,
-      ...args,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+function script(name: "server.ts" | "client.ts", dir: string, args: string[]) {
+  return scriptCommand(name, args, {
+    permissions: ["--allow-net=127.0.0.1", `--allow-read=${dir}`],
   });
 }
 

@@ -6,9 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { canSpawn, decoder, LineReader } from "./_helpers.ts";
-
-const root = new URL("../", import.meta.url).pathname;
+import { canSpawn, decoder, LineReader, scriptCommand } from "./_helpers.ts";
 
 /** A fresh path and the permissions for it alone; removed when disposed. */
 function socketPath() {
@@ -22,13 +20,8 @@ function socketPath() {
   };
 }
 
-function script(name: string, permissions: string[], args: string[]) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...permissions, `${root}${name}`, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
+function script(name: "server.ts" | "client.ts", permissions: string[], args: string[]) {
+  return scriptCommand(name, args, { permissions });
 }
 
 async function startUnixServer(socket: { path: string; permissions: string[] }) {
