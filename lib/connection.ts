@@ -31,7 +31,7 @@ import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 export interface ConnectionSettings {
   /** Where a message ends. */
   framing: Framing;
-  /** The fixed reply, sent unless `echo` is set. */
+  /** The fixed reply, sent unless `echo` is set; with `keepAlive` it ends with a newline. */
   reply: Uint8Array;
   /** Send the message back instead of `reply`. */
   echo: boolean;
@@ -76,6 +76,8 @@ export class Connection {
   bytesOut = 0;
   /** Messages received so far. */
   messages = 0;
+  /** Where the server's list of open connections holds this one; -1 when it does not. */
+  slot = -1;
   /** When a byte last moved (`performance.now()`); the server's idle sweep reads it. */
   lastActivity = performance.now();
 
@@ -86,9 +88,9 @@ export class Connection {
   #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
   #closeReason: CloseReason | undefined;
-  /** The fixed reply; in keep-alive mode it ends with a newline, so a client knows where. */
-  #reply: Uint8Array;
   #replied = false;
+  /** Closing twice throws `BadResource`, and building that error costs more than the exchange. */
+  #closed = false;
   #startedAt = this.lastActivity;
   #onRead = (count: number) => {
     this.bytesIn += count;
@@ -119,9 +121,6 @@ export class Connection {
     this.#emit = observers.emit;
     this.#onClosed = observers.onClosed;
     this.#onRefused = observers.onRefused;
-    this.#reply = settings.keepAlive && settings.reply.at(-1) !== 0x0a
-      ? new Uint8Array([...settings.reply, 0x0a])
-      : settings.reply;
   }
 
   /** The peer's address as `host:port`, worked out when first asked for. */
@@ -148,6 +147,12 @@ export class Connection {
     // normal end, except that an idle keep-alive client did time out.
     const between = this.#replied && !(reason === "idle" && this.#settings.keepAlive);
     this.#closeReason ??= between ? "done" : reason;
+    this.#closeSocket();
+  }
+
+  #closeSocket(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     closeQuietly(this.#conn);
   }
 
@@ -171,11 +176,12 @@ export class Connection {
         [first, count] = rest;
       }
       const begun = first.subarray(0, count ?? 0);
-      const { end, unreadInputLikely } = count === null
-        ? await this.#exchange(begun, true)
-        : this.#settings.echo && this.#settings.framing === "eof"
+      const { framing, echo } = this.#settings;
+      const { end, unreadInputLikely } = count === null || (framing === "chunk" && begun.length > 0)
+        ? await this.#answerOnly(begun, count === null)
+        : echo && framing === "eof"
         ? await this.#streamEcho(begun)
-        : await this.#exchange(begun, false);
+        : await this.#exchange(begun);
       if (end === "limit") reason = "limit";
       if (unreadInputLikely) await this.#linger();
     } catch (error) {
@@ -184,14 +190,14 @@ export class Connection {
         errorText = error instanceof Error ? error.message : String(error);
       }
     } finally {
-      closeQuietly(this.#conn);
+      this.#closeSocket();
     }
     return this.#finish(reason, errorText);
   }
 
   /** Reports the close, once, and resolves why it closed. */
   #finish(reason: CloseReason, errorText: string | undefined): CloseReason {
-    closeQuietly(this.#conn);
+    this.#closeSocket();
     const finalReason = this.#closeReason ?? reason;
     if (this.#emit) {
       const event: CloseEvent = {
@@ -246,30 +252,53 @@ export class Connection {
   }
 
   /**
+   * Answers a message that the first read completed: at EOF, or in the lab's
+   * chunk framing. This is the common case, so it takes the fewest steps.
+   */
+  async #answerOnly(
+    message: Uint8Array,
+    atEof: boolean,
+  ): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
+    const end: MessageEnd = atEof
+      ? "eof"
+      : message.length >= this.#settings.maxMessageBytes
+      ? "limit"
+      : "chunk";
+    this.#received(message, message.length, end);
+    const answer = this.#settings.echo ? message : this.#settings.reply;
+    const written = await this.#conn.write(answer);
+    this.#onWrite(written);
+    if (written < answer.length) {
+      await writeAll(this.#conn, answer.subarray(written), this.#onWrite);
+    }
+    this.#sent(answer.length);
+    // A first read that filled its whole buffer may have left input unread.
+    return {
+      end,
+      unreadInputLikely: end === "limit" || (end === "chunk" && message.length >= FIRST_READ_BYTES),
+    };
+  }
+
+  /**
    * Reads one whole message, then sends the reply or the message back. With
    * `keepAlive`, goes on line after line until the client closes.
    */
-  async #exchange(
-    begun: Uint8Array,
-    atEof: boolean,
-  ): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
+  async #exchange(begun: Uint8Array): Promise<{ end: MessageEnd; unreadInputLikely: boolean }> {
     const { framing, maxMessageBytes, echo, keepAlive } = this.#settings;
     let start: Uint8Array | undefined = begun;
     for (let served = 0;; served++) {
-      const message: ReceivedMessage = atEof && served === 0
-        ? { data: begun, end: "eof" as const, leftover: undefined }
-        : await readMessage(this.#conn, {
-          framing,
-          maxBytes: maxMessageBytes,
-          onRead: this.#onRead,
-          start,
-        });
+      const message: ReceivedMessage = await readMessage(this.#conn, {
+        framing,
+        maxBytes: maxMessageBytes,
+        onRead: this.#onRead,
+        start,
+      });
       // A keep-alive client that closes between lines is simply done.
       if (served > 0 && message.end === "eof" && message.data.length === 0) {
         return { end: "eof", unreadInputLikely: false };
       }
       this.#received(message.data, message.data.length, message.end);
-      const answer = echo ? message.data : this.#reply;
+      const answer = echo ? message.data : this.#settings.reply;
       await writeAll(this.#conn, answer, this.#onWrite);
       this.#sent(answer.length);
       if (keepAlive && message.end === "newline") {
@@ -322,7 +351,7 @@ export class Connection {
    * while at most, so that closing never resets a reply still in flight.
    */
   async #linger(): Promise<void> {
-    const timer = setTimeout(() => closeQuietly(this.#conn), this.#settings.lingerMs);
+    const timer = setTimeout(() => this.#closeSocket(), this.#settings.lingerMs);
     try {
       await this.#conn.closeWrite();
       let drained = 0;

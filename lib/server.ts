@@ -16,6 +16,7 @@ import type { CloseReason, ServerEvent, ServerStats } from "./events.ts";
 import { type Framing, FRAMINGS } from "./framing.ts";
 import { type AccessPolicy, createAccessPolicy } from "./access.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
+import { OpenConnections } from "./_open_connections.ts";
 
 /** The lab's reply. */
 export const DEFAULT_REPLY = "Thanks for connecting";
@@ -219,7 +220,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   #drainTimeoutMs: number;
   #access: AccessPolicy;
   #onEvent: ((event: ServerEvent) => void) | undefined;
-  #running = new Set<Connection>();
+  #running = new OpenConnections<Connection>();
   /** Set during shutdown: called when the last connection has closed. */
   #allClosed: (() => void) | undefined;
   #nextId = 1;
@@ -453,6 +454,12 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   }
 }
 
+/** In keep-alive mode the fixed reply ends with a newline, so a client knows where. */
+function replyBytes(reply: string | Uint8Array, keepAlive: boolean): Uint8Array {
+  const bytes = typeof reply === "string" ? new TextEncoder().encode(reply) : reply;
+  return keepAlive && bytes.at(-1) !== 0x0a ? new Uint8Array([...bytes, 0x0a]) : bytes;
+}
+
 /**
  * Starts a TCP server. With no options it is the lab's server: it listens on
  * `0.0.0.0:8080`, takes whatever each client's first read returns, answers
@@ -528,7 +535,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     listener,
     {
       framing,
-      reply: typeof reply === "string" ? new TextEncoder().encode(reply) : reply,
+      reply: replyBytes(reply, keepAlive),
       echo,
       maxMessageBytes,
       lingerMs: lingerTimeout,
