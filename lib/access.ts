@@ -82,8 +82,11 @@ function parseIPv6(text: string): bigint | undefined {
   return value;
 }
 
-/** Parses an address into its family and value, unmapping `::ffff:a.b.c.d`. */
-function parseAddress(text: string): { family: 4 | 6; value: bigint } | undefined {
+/**
+ * Parses an IP address (an IPv6 one bracketed or not) into its family and
+ * value, unmapping `::ffff:a.b.c.d`; `undefined` when it is not an address.
+ */
+export function parseAddress(text: string): { family: 4 | 6; value: bigint } | undefined {
   const bare = text.replace(/^\[(.*)\]$/, "$1");
   const v4 = parseIPv4(bare);
   if (v4 !== undefined) return { family: 4, value: v4 };

@@ -55,7 +55,7 @@ export function formatLoadReport(report: LoadReport, target: string): string {
   return [
     `Load on ${target}: ${count.format(report.concurrency)} connections, ${
       formatDuration(report.elapsedMs)
-    }`,
+    }, ${report.engine} engine`,
     `  cycles    ${count.format(report.cycles)} (${rate.format(report.cyclesPerSecond)}/s)`,
     `  latency   p50 ${ms(latency.p50)}  p90 ${ms(latency.p90)}  p99 ${ms(latency.p99)}  max ${
       ms(latency.max)

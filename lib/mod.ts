@@ -34,6 +34,7 @@ export {
 export { formatLoadProgress, formatLoadReport } from "./load_format.ts";
 export {
   type LatencySummary,
+  type LoadEngine,
   type LoadOptions,
   type LoadProgress,
   type LoadReport,

@@ -1,54 +1,17 @@
 import assert from "node:assert/strict";
-import { formatLoadReport, runLoad, serve } from "../lib/mod.ts";
+import { serve } from "../lib/mod.ts";
 import {
   canSpawn,
   connect,
   decoder,
   encoder,
   EventRecorder,
+  LOOPBACK_NET,
   readAll,
   runScript,
   startServer,
   writeAll,
 } from "./_helpers.ts";
-
-Deno.test("runLoad() runs the lab's exchange the given number of times", async () => {
-  await using server = serve({ hostname: "127.0.0.1", port: 0 });
-  const report = await runLoad({ port: server.addr.port, concurrency: 8, count: 200 });
-  assert.equal(report.cycles, 200);
-  assert.deepEqual(report.errors, {});
-  assert.equal(report.bytesSent, 200 * 15);
-  assert.equal(report.bytesReceived, 200 * 21);
-  assert.equal(server.stats.connections, 200);
-  const { p50, p90, p99, max } = report.latencyMs;
-  assert.ok(0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max);
-  assert.match(formatLoadReport(report, "x"), /cycles {4}200 /);
-});
-
-Deno.test("runLoad() with keepAlive reuses one connection per worker", async () => {
-  await using server = serve({ hostname: "127.0.0.1", port: 0, framing: "line", keepAlive: true });
-  const report = await runLoad({
-    port: server.addr.port,
-    concurrency: 4,
-    count: 400,
-    keepAlive: true,
-    message: "ping\n",
-  });
-  assert.equal(report.cycles, 400);
-  assert.deepEqual(report.errors, {});
-  assert.equal(report.bytesReceived, 400 * "Thanks for connecting\n".length);
-  assert.equal(server.stats.connections, 4);
-  assert.equal(server.stats.messages, 400);
-});
-
-Deno.test("runLoad() counts failed cycles by kind", async () => {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  const report = await runLoad({ port, concurrency: 2, count: 10 });
-  assert.equal(report.cycles, 0);
-  assert.deepEqual(report.errors, { refused: 10 });
-});
 
 Deno.test("serve() with keepAlive answers each line, including lines that arrive together", async () => {
   const recorder = new EventRecorder();
@@ -97,6 +60,38 @@ Deno.test({
     assert.equal(report.cycles, 50);
     assert.equal(report.concurrency, 4);
     assert.deepEqual(report.errors, {});
+    // Without --allow-ffi, auto falls back to the portable engine.
+    assert.equal(report.engine, "portable");
+  },
+});
+
+Deno.test({
+  name: "client.ts --engine epoll runs with --allow-ffi and says why it cannot without",
+  ignore: !canSpawn || Deno.build.os !== "linux",
+  async fn() {
+    await using server = await startServer(["--quiet"]);
+    const args = ["--port", String(server.port), "--count", "20", "--json", "--engine", "epoll"];
+    const granted = await runScript("client.ts", args, {
+      permissions: [LOOPBACK_NET, "--allow-ffi"],
+    });
+    assert.equal(granted.code, 0, granted.stderr);
+    const report = JSON.parse(decoder.decode(granted.stdout));
+    assert.equal(report.engine, "epoll");
+    assert.equal(report.cycles, 20);
+    const refused = await runScript("client.ts", args);
+    assert.equal(refused.code, 1);
+    assert.equal(refused.stdout.length, 0);
+    assert.equal(refused.stderr, "error: The epoll engine cannot run: it needs --allow-ffi\n");
+  },
+});
+
+Deno.test({
+  name: "client.ts rejects an unknown --engine as a usage error",
+  ignore: !canSpawn,
+  async fn() {
+    const { code, stderr } = await runScript("client.ts", ["--engine", "turbo"]);
+    assert.equal(code, 2);
+    assert.match(stderr, /^error: Invalid engine "turbo": expected auto, epoll or portable\n/);
   },
 });
 
@@ -122,47 +117,4 @@ Deno.test("serve() counts a keep-alive client closed between lines as idle or do
   assert.deepEqual(recorder.ofType("close").map((event) => event.reason), ["idle", "done"]);
   assert.equal(server.stats.errors, 0);
   assert.equal(server.stats.idleTimeouts, 1);
-});
-
-Deno.test("runLoad() half-closes by default, so an eof-framed server answers", async () => {
-  await using server = serve({ hostname: "127.0.0.1", port: 0, framing: "eof" });
-  const report = await runLoad({ port: server.addr.port, concurrency: 4, count: 40 });
-  assert.equal(report.cycles, 40);
-  assert.deepEqual(report.errors, {});
-});
-
-Deno.test("runLoad() with cycleTimeout 0 never times a cycle out", async () => {
-  await using server = serve({ hostname: "127.0.0.1", port: 0 });
-  const report = await runLoad({
-    port: server.addr.port,
-    concurrency: 8,
-    count: 200,
-    cycleTimeout: 0,
-    halfClose: false,
-  });
-  assert.equal(report.cycles, 200);
-  assert.deepEqual(report.errors, {});
-});
-
-Deno.test("runLoad() times out a connect that never completes", async () => {
-  // A listener that never accepts, its one-slot backlog filled: connects hang.
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0, tcpBacklog: 1 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  const held: Deno.Conn[] = [];
-  try {
-    while (held.length < 100) {
-      try {
-        held.push(
-          await Deno.connect({ hostname: "127.0.0.1", port, signal: AbortSignal.timeout(200) }),
-        );
-      } catch {
-        break;
-      }
-    }
-    const report = await runLoad({ port, concurrency: 1, count: 1, cycleTimeout: 100 });
-    assert.equal(report.cycles, 0);
-    assert.deepEqual(report.errors, { timeout: 1 });
-  } finally {
-    for (const conn of held) conn.close();
-  }
 });
