@@ -57,6 +57,15 @@ const LINGER_MAX_BYTES = 256 * 1024;
 /** Lingering discards what it reads, so every connection can share one buffer. */
 const discardBuffer = new Uint8Array(READ_CHUNK_BYTES);
 
+/**
+ * First-read buffers of finished connections, for new ones to reuse:
+ * allocating and collecting a buffer per connection cost about 2 µs of a
+ * 45 µs exchange under load. A buffer is returned only when no observer was
+ * given its bytes, and the pool holds at most 1 MiB.
+ */
+const spareFirstReadBuffers: Uint8Array[] = [];
+const SPARE_BUFFERS_MAX = 1024;
+
 /** Whether an I/O error means the peer reset or left, rather than a local fault. */
 export function isPeerGone(error: unknown): boolean {
   return error instanceof Deno.errors.ConnectionReset ||
@@ -91,6 +100,8 @@ export class Connection {
   #replied = false;
   /** Closing twice throws `BadResource`, and building that error costs more than the exchange. */
   #closed = false;
+  /** The first read's buffer while it may go back to the spares. */
+  #firstReadBuffer: Uint8Array | undefined;
   #startedAt = this.lastActivity;
   #onRead = (count: number) => {
     this.bytesIn += count;
@@ -165,9 +176,10 @@ export class Connection {
       // idle connection waits in this one function: each suspended async
       // call holds memory, and ten thousand idle clients multiply it.
       const { maxMessageBytes } = this.#settings;
-      let first: Uint8Array = new Uint8Array(
-        Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES)),
-      );
+      const size = Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES));
+      let first: Uint8Array = (size === FIRST_READ_BYTES && spareFirstReadBuffers.pop()) ||
+        new Uint8Array(size);
+      this.#firstReadBuffer = first;
       let count = await this.#conn.read(first);
       if (count !== null) this.#onRead(count);
       if (this.#settings.proxyProtocol) {
@@ -198,6 +210,15 @@ export class Connection {
   /** Reports the close, once, and resolves why it closed. */
   #finish(reason: CloseReason, errorText: string | undefined): CloseReason {
     this.#closeSocket();
+    // Every read is over. Without observers nothing else holds the bytes.
+    const buffer = this.#firstReadBuffer;
+    this.#firstReadBuffer = undefined;
+    if (
+      buffer?.length === FIRST_READ_BYTES && !this.#emit &&
+      spareFirstReadBuffers.length < SPARE_BUFFERS_MAX
+    ) {
+      spareFirstReadBuffers.push(buffer);
+    }
     const finalReason = this.#closeReason ?? reason;
     if (this.#emit) {
       const event: CloseEvent = {

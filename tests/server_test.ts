@@ -318,3 +318,18 @@ Deno.test("serve() throws AddrInUse for a port that is taken", async () => {
     Deno.errors.AddrInUse,
   );
 });
+
+Deno.test("serve() reuses first-read buffers without mixing one client's bytes into another's", async () => {
+  // Without an observer the server recycles each connection's first-read
+  // buffer; a short message after a long one must come back alone.
+  await using server = serve({ hostname: "127.0.0.1", port: 0, echo: true });
+  const messages = ["a long message that fills more of the buffer", "hi", "x".repeat(1024), "ok"];
+  for (let round = 0; round < 3; round++) {
+    for (const message of messages) {
+      await using conn = await connect(server.addr.port);
+      await writeAll(conn, encoder.encode(message));
+      assert.equal(decoder.decode(await readAll(conn)), message);
+    }
+  }
+  assert.equal(server.stats.connections, 12);
+});
