@@ -31,8 +31,8 @@ const net = "--allow-net=127.0.0.1";
 
 const settings = quick
   ? {
-    loadMs: 400,
     rounds: 1,
+    turnMs: 300,
     concurrencies: [1, 32],
     echoBytes: 64 * 2 ** 20,
     idle: 500,
@@ -40,8 +40,8 @@ const settings = quick
     burst: 500,
   }
   : {
-    loadMs: 1500,
-    rounds: 3,
+    rounds: 6,
+    turnMs: 300,
     concurrencies: [1, 32, 256],
     echoBytes: 2 ** 30,
     idle: 5000,
@@ -85,7 +85,7 @@ async function load(
   concurrency: number,
   options: { engine?: "epoll" | "portable"; limit?: string[] } = {},
 ) {
-  const { engine = "epoll", limit = ["--duration", `${settings.loadMs}ms`] } = options;
+  const { engine = "epoll", limit = ["--duration", `${settings.turnMs}ms`] } = options;
   const client = [
     "run",
     net,
@@ -146,9 +146,11 @@ const contenders: [string, () => Promise<BenchServer>][] = [
   ["minimal Deno", minimal],
   ...(hasNode ? [["Node.js net", node] as [string, () => Promise<BenchServer>]] : []),
 ];
-// The machine is shared by server and load generator, and runs vary by
-// several percent: measure in rounds that alternate the servers, and keep
-// each figure's median.
+// The machine's speed drifts by tens of percent over seconds (it is a
+// virtual machine), more than the differences measured here. So every
+// contender runs at once, idle but for its turn, and the turns are short
+// and rotate: drift then falls on all of them alike. Each figure is the
+// median turn; CPU per cycle is summed over all turns.
 type Point = {
   concurrency: number;
   cyclesPerSecond: number;
@@ -158,37 +160,52 @@ type Point = {
   cpuUsPerCycle: number;
 };
 const measured = new Map<string, Point[]>();
-for (let round = 0; round < settings.rounds; round++) {
-  for (const [name, start] of contenders) {
-    for (const concurrency of settings.concurrencies) {
-      log(`round ${round + 1}: ${name}, concurrency ${concurrency}`);
-      await using server = await start();
-      const cpuBefore = await cpuMs(server.pid);
-      const report = await load(server.port, concurrency);
-      const cpu = (await cpuMs(server.pid)) - cpuBefore;
-      const key = `${name}@${concurrency}`;
-      measured.set(key, [...(measured.get(key) ?? []), {
-        concurrency,
-        cyclesPerSecond: report.cyclesPerSecond,
-        p50Ms: report.latencyMs.p50,
-        p99Ms: report.latencyMs.p99,
-        errors: report.errors,
-        cpuUsPerCycle: (cpu * 1000) / Math.max(1, report.cycles),
-      }]);
+const cpuTotals = new Map<string, { cpuMs: number; cycles: number }>();
+for (const concurrency of settings.concurrencies) {
+  log(`concurrency ${concurrency}: ${settings.rounds} turns of ${settings.turnMs} ms each`);
+  const servers: { name: string; server: BenchServer }[] = [];
+  try {
+    for (const [name, start] of contenders) servers.push({ name, server: await start() });
+    // A first, unrecorded turn each, so that no figure includes warming up.
+    for (const { server } of servers) {
+      await load(server.port, concurrency, { limit: ["--duration", "150ms"] });
     }
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const { name, server } of servers) {
+        const cpuBefore = await cpuMs(server.pid);
+        const report = await load(server.port, concurrency, {
+          limit: ["--duration", `${settings.turnMs}ms`],
+        });
+        const cpu = (await cpuMs(server.pid)) - cpuBefore;
+        const key = `${name}@${concurrency}`;
+        measured.set(key, [...(measured.get(key) ?? []), {
+          concurrency,
+          cyclesPerSecond: report.cyclesPerSecond,
+          p50Ms: report.latencyMs.p50,
+          p99Ms: report.latencyMs.p99,
+          errors: report.errors,
+          cpuUsPerCycle: (cpu * 1000) / Math.max(1, report.cycles),
+        }]);
+        const total = cpuTotals.get(key) ?? { cpuMs: 0, cycles: 0 };
+        cpuTotals.set(key, { cpuMs: total.cpuMs + cpu, cycles: total.cycles + report.cycles });
+      }
+    }
+  } finally {
+    for (const { server } of servers) await server[Symbol.asyncDispose]();
   }
 }
-const medianOf = (points: Point[], field: "cyclesPerSecond" | "cpuUsPerCycle") =>
-  points.map((point) => point[field]).sort((a, b) => a - b)[points.length >> 1];
+const medianOf = (points: Point[]) =>
+  points.map((point) => point.cyclesPerSecond).sort((a, b) => a - b)[points.length >> 1];
 for (const [name] of contenders) {
   const points = settings.concurrencies.map((concurrency) => {
     const runs = measured.get(`${name}@${concurrency}`)!;
-    const rate = medianOf(runs, "cyclesPerSecond");
+    const rate = medianOf(runs);
     const typical = runs.find((run) => run.cyclesPerSecond === rate)!;
-    return { ...typical, rounds: runs.map((run) => Math.round(run.cyclesPerSecond)) };
+    return { ...typical, turns: runs.map((run) => Math.round(run.cyclesPerSecond)) };
   });
   series.push({ name, points });
-  cpuPerCycle[name] = medianOf(measured.get(`${name}@32`) ?? [], "cpuUsPerCycle");
+  const total = cpuTotals.get(`${name}@32`);
+  cpuPerCycle[name] = total ? (total.cpuMs * 1000) / Math.max(1, total.cycles) : NaN;
 }
 results.cycles = series;
 results.cpuMicrosecondsPerCycle = cpuPerCycle;
@@ -231,12 +248,13 @@ if (hasCc) {
   const binary = `${workDir}/epoll_load`;
   await run("cc", ["-O2", "-o", binary, `${here}epoll_load.c`]);
   await using server = await ours("ours, quiet", ["--quiet"]);
-  // All share two cores with the server, so each run is noisy: take turns
-  // and keep each one's median.
+  // All share two cores with the server, so each run is noisy: take short
+  // turns, as above, and keep each one's median.
+  await load(server.port, 32, { limit: ["--duration", "150ms"] });
   const rates: Record<"c" | "epoll" | "portable", number[]> = { c: [], epoll: [], portable: [] };
-  for (let round = 0; round < (quick ? 1 : 3); round++) {
+  for (let round = 0; round < settings.rounds; round++) {
     const compiled = JSON.parse(
-      await run(binary, [String(server.port), "32", String(settings.loadMs)]),
+      await run(binary, [String(server.port), "32", String(settings.turnMs)]),
     );
     rates.c.push(compiled.cycles / (compiled.elapsedMs / 1000));
     rates.epoll.push((await load(server.port, 32)).cyclesPerSecond);
@@ -420,24 +438,35 @@ async function burstMs(port: number): Promise<number> {
 {
   log("burst");
   // Each in a fresh process, median of a few bursts: one burst is one sample.
-  const burstRounds = quick ? 1 : 3;
-  const timeBursts = async (start: () => Promise<BenchServer>) => {
-    const times: number[] = [];
-    for (let round = 0; round < burstRounds; round++) {
+  // Each burst in a fresh process, the servers taking turns; the median of
+  // a few bursts, since one burst is one sample.
+  const burstRounds = quick ? 1 : 5;
+  const epollBinary = `${workDir}/epoll_server`;
+  if (hasCc) await run("cc", ["-O2", "-o", epollBinary, `${here}epoll_server.c`]);
+  const bursters: [string, () => Promise<BenchServer>][] = [
+    ["ours", () => ours("ours, quiet", ["--quiet"])],
+    ["minimal", minimal],
+    ...(hasCc
+      ? [["epoll", () => startBenchServer("C epoll server", epollBinary, [])] as [
+        string,
+        () => Promise<BenchServer>,
+      ]]
+      : []),
+  ];
+  const burstTimes: Record<string, number[]> = {};
+  for (let round = 0; round < burstRounds; round++) {
+    for (const [name, start] of bursters) {
       await using server = await start();
-      times.push(await burstMs(server.port));
+      (burstTimes[name] ??= []).push(await burstMs(server.port));
     }
-    return times.sort((a, b) => a - b)[times.length >> 1];
+  }
+  const medianBurst = (name: string) => {
+    const times = (burstTimes[name] ?? []).sort((a, b) => a - b);
+    return times.length ? times[times.length >> 1] : NaN;
   };
-  const oursMs = await timeBursts(() => ours("ours, quiet", ["--quiet"]));
-  const minimalMs = await timeBursts(minimal);
-  const epollMs = hasCc
-    ? await timeBursts(async () => {
-      const binary = `${workDir}/epoll_server`;
-      await run("cc", ["-O2", "-o", binary, `${here}epoll_server.c`]);
-      return startBenchServer("C epoll server", binary, []);
-    })
-    : NaN;
+  const oursMs = medianBurst("ours");
+  const minimalMs = medianBurst("minimal");
+  const epollMs = medianBurst("epoll");
   results.burstMs = { ours: oursMs, minimal: minimalMs, epoll: epollMs };
   if (hasCc) {
     rows.push({

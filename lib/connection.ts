@@ -285,9 +285,12 @@ export class Connection {
       : message.length >= this.#settings.maxMessageBytes
       ? "limit"
       : "chunk";
-    this.#received(message, message.length, end);
     const answer = this.#settings.echo ? message : this.#settings.reply;
-    const written = await this.#conn.write(answer);
+    // The reply is on its way before the message is reported, so whatever
+    // an observer does with the report (a log line, say) delays no client.
+    const writing = this.#conn.write(answer);
+    this.#received(message, message.length, end);
+    const written = await writing;
     this.#onWrite(written);
     if (written < answer.length) {
       await writeAll(this.#conn, answer.subarray(written), this.#onWrite);

@@ -390,9 +390,12 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
       onClosed: this.#onClosed,
       onRefused: this.#onRefused,
     });
-    report?.({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
     this.#running.add(connection);
+    // run() starts the first read before reporting the connection, so the
+    // report costs the client nothing; the message can only be reported
+    // after that read completes, so the order of events stays the same.
     connection.run(); // never rejects; reports back through onClosed
+    report?.({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
   }
 
   /** A client named in a PROXY header is refused by the access rules. */
