@@ -60,8 +60,8 @@ const discardBuffer = new Uint8Array(READ_CHUNK_BYTES);
 /**
  * First-read buffers of finished connections, for new ones to reuse:
  * allocating and collecting a buffer per connection cost about 2 µs of a
- * 45 µs exchange under load. A buffer is returned only when no observer was
- * given its bytes, and the pool holds at most 1 MiB.
+ * 45 µs exchange under load. A buffer goes back only if no observer holds a
+ * view of it, and the pool holds at most 1 MiB.
  */
 const spareFirstReadBuffers: Uint8Array[] = [];
 const SPARE_BUFFERS_MAX = 1024;
@@ -100,7 +100,7 @@ export class Connection {
   #replied = false;
   /** Closing twice throws `BadResource`, and building that error costs more than the exchange. */
   #closed = false;
-  /** The first read's buffer while it may go back to the spares. */
+  /** The first read's buffer while it may go back to the spares; cleared once an observer holds a view of it. */
   #firstReadBuffer: Uint8Array | undefined;
   #startedAt = this.lastActivity;
   #onRead = (count: number) => {
@@ -210,13 +210,10 @@ export class Connection {
   /** Reports the close, once, and resolves why it closed. */
   #finish(reason: CloseReason, errorText: string | undefined): CloseReason {
     this.#closeSocket();
-    // Every read is over. Without observers nothing else holds the bytes.
+    // Every read is over, and no observer holds a view of the buffer.
     const buffer = this.#firstReadBuffer;
     this.#firstReadBuffer = undefined;
-    if (
-      buffer?.length === FIRST_READ_BYTES && !this.#emit &&
-      spareFirstReadBuffers.length < SPARE_BUFFERS_MAX
-    ) {
+    if (buffer?.length === FIRST_READ_BYTES && spareFirstReadBuffers.length < SPARE_BUFFERS_MAX) {
       spareFirstReadBuffers.push(buffer);
     }
     const finalReason = this.#closeReason ?? reason;
@@ -395,15 +392,29 @@ export class Connection {
 
   #received(data: Uint8Array, bytes: number, end: MessageEnd): void {
     this.messages++;
-    this.#emit?.({
+    if (!this.#emit) return;
+    this.#emit({
       type: "message",
       time: Date.now(),
       id: this.id,
       peer: this.peer,
-      data,
+      data: this.#forObserver(data),
       bytes,
       end,
     });
+  }
+
+  /**
+   * The message's bytes for an observer, who may keep them. A view of the
+   * first read's buffer is copied when small, which is cheap (V8 keeps
+   * arrays of up to 64 bytes in its own heap), so the buffer can still be
+   * reused; a larger one is handed over, and its buffer is not reused.
+   */
+  #forObserver(data: Uint8Array): Uint8Array {
+    if (data.buffer !== this.#firstReadBuffer?.buffer) return data;
+    if (data.length <= 64) return data.slice();
+    this.#firstReadBuffer = undefined;
+    return data;
   }
 
   #sent(bytes: number): void {

@@ -250,6 +250,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     this.#maxConnections = limits.maxConnections;
     this.#drainTimeoutMs = limits.drainTimeoutMs;
     this.#onEvent = onEvent;
+    if (onEvent) this.#observers.emit = (event) => this.#emit(event);
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#emit({ type: "listening", time: Date.now(), address: formatAddress(this.addr) });
     this.#acceptLoop = this.#accept();
@@ -383,13 +384,8 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
       }
     }
     this.#stats.connections++;
-    // Events are built only when someone listens: the exchange itself is cheap.
-    const report = this.#onEvent ? (event: ServerEvent) => this.#emit(event) : undefined;
-    const connection = new Connection(conn, this.#nextId++, this.#settings, {
-      emit: report,
-      onClosed: this.#onClosed,
-      onRefused: this.#onRefused,
-    });
+    const connection = new Connection(conn, this.#nextId++, this.#settings, this.#observers);
+    const report = this.#observers.emit;
     this.#running.add(connection);
     // run() starts the first read before reporting the connection, so the
     // report costs the client nothing; the message can only be reported
@@ -415,6 +411,16 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     this.#running.delete(connection);
     this.#wakeUp(); // a slot is free again
     if (this.#running.size === 0) this.#allClosed?.();
+  };
+
+  /**
+   * What every connection reports to, made once. Events are built only when
+   * someone listens: the exchange itself is cheap.
+   */
+  #observers = {
+    emit: undefined as ((event: ServerEvent) => void) | undefined,
+    onClosed: this.#onClosed,
+    onRefused: this.#onRefused,
   };
 
   #closeIdle(): void {

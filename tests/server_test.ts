@@ -333,3 +333,23 @@ Deno.test("serve() reuses first-read buffers without mixing one client's bytes i
   }
   assert.equal(server.stats.connections, 12);
 });
+
+Deno.test("serve() keeps each message event's bytes intact while later connections reuse buffers", async () => {
+  // Small messages reach observers as copies, so their buffer is reused;
+  // larger ones are handed over, so theirs is not. Either way, what an
+  // observer kept must still read as what was sent.
+  const recorder = new EventRecorder();
+  await using server = serve({ hostname: "127.0.0.1", port: 0, onEvent: recorder.record });
+  const messages = ["short", "y".repeat(200), "tiny", "z".repeat(64), "w".repeat(65), "end"];
+  for (let round = 0; round < 3; round++) {
+    for (const message of messages) {
+      await using conn = await connect(server.addr.port);
+      await writeAll(conn, encoder.encode(message));
+      assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
+    }
+  }
+  assert.deepEqual(
+    recorder.ofType("message").map((event) => decoder.decode(event.data)),
+    [...messages, ...messages, ...messages],
+  );
+});
