@@ -26,21 +26,11 @@ function errorKind(error: unknown): string {
 
 /** Runs the cycles until `mayStart` says stop and every worker has finished its cycle. */
 export async function runPortableLoad(run: EngineRun): Promise<void> {
-  const {
-    hostname,
-    port,
-    payload,
-    concurrency,
-    keepAlive,
-    halfClose,
-    cycleTimeout,
-    mayStart,
-    tally,
-  } = run;
+  const { hostname, port, payload, cycleTimeout, mayStart, tally } = run;
   // One timer for every worker: a cycle stuck past cycleTimeout has its
   // connect aborted or its connection closed, which fails the pending
   // operation. Each worker owns a slot, so the hot loop only stores into it.
-  const slots = Array.from({ length: concurrency }, () => ({
+  const slots = Array.from({ length: run.concurrency }, () => ({
     busy: false,
     since: 0,
     conn: undefined as Deno.Conn | undefined,
@@ -79,7 +69,7 @@ export async function runPortableLoad(run: EngineRun): Promise<void> {
         conn = await dial(slot, begin);
         slot.conn = conn;
         await writeAll(conn, payload);
-        if (halfClose) await conn.closeWrite();
+        if (run.halfClose) await conn.closeWrite();
         tally.bytesSent += payload.length;
         let count: number | null;
         while ((count = await conn.read(buffer)) !== null) tally.bytesReceived += count;
@@ -137,7 +127,7 @@ export async function runPortableLoad(run: EngineRun): Promise<void> {
 
   try {
     await Promise.all(
-      Array.from({ length: concurrency }, keepAlive ? keepAliveWorker : closingWorker),
+      Array.from({ length: run.concurrency }, run.keepAlive ? keepAliveWorker : closingWorker),
     );
   } finally {
     if (watchdog !== undefined) clearInterval(watchdog);
