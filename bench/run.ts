@@ -40,7 +40,7 @@ const settings = quick
     burst: 500,
   }
   : {
-    rounds: 6,
+    rounds: 10,
     turnMs: 300,
     concurrencies: [1, 32, 256],
     echoBytes: 2 ** 30,
