@@ -30,6 +30,7 @@ import {
   formatEventJson,
   type Framing,
   FRAMINGS,
+  READABLE_EVENT_TYPES,
   serve,
   type ServeOptions,
   type ServerEvent,
@@ -321,6 +322,9 @@ export async function main(args: string[]): Promise<number> {
     }
   }
   const log = createLogger(json, quiet);
+  // The readable log prints two lines an exchange: the server need not build
+  // the events it would skip. JSON logs every event.
+  if (!json) options.events = READABLE_EVENT_TYPES;
   let running: { shutdown(): void; finished: Promise<ServerStats | undefined> };
   try {
     // A socket file left by a server that died is replaced; a live one is not.

@@ -75,6 +75,20 @@ export function isPeerGone(error: unknown): boolean {
     error instanceof Deno.errors.NotConnected;
 }
 
+/** Who hears about a connection; all optional. */
+export interface ConnectionObservers {
+  /** Receives the message, reply and close events, if set. */
+  emit?: (event: ServerEvent) => void;
+  /** Which of those `emit` receives; all three when not given. */
+  wants?: { message: boolean; reply: boolean; close: boolean };
+  /** Called once, when the connection has closed. */
+  onClosed?: (connection: Connection, reason: CloseReason) => void;
+  /** Called when the PROXY header names a client the access rules refuse. */
+  onRefused?: (peer: string, rule: string) => void;
+}
+
+const ALL_EVENTS = { message: true, reply: true, close: true };
+
 /** One accepted connection and its exchange. */
 export class Connection {
   /** The connection's number within its server's run. */
@@ -93,6 +107,7 @@ export class Connection {
   #conn: Deno.Conn;
   #settings: ConnectionSettings;
   #emit: ((event: ServerEvent) => void) | undefined;
+  #wants: { message: boolean; reply: boolean; close: boolean };
   #onClosed: ((connection: Connection, reason: CloseReason) => void) | undefined;
   #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
@@ -117,19 +132,13 @@ export class Connection {
     conn: Deno.Conn,
     id: number,
     settings: ConnectionSettings,
-    observers: {
-      /** Receives the message, reply and close events, if set. */
-      emit?: (event: ServerEvent) => void;
-      /** Called once, when the connection has closed. */
-      onClosed?: (connection: Connection, reason: CloseReason) => void;
-      /** Called when the PROXY header names a client the access rules refuse. */
-      onRefused?: (peer: string, rule: string) => void;
-    } = {},
+    observers: ConnectionObservers = {},
   ) {
     this.#conn = conn;
     this.id = id;
     this.#settings = settings;
     this.#emit = observers.emit;
+    this.#wants = observers.wants ?? ALL_EVENTS;
     this.#onClosed = observers.onClosed;
     this.#onRefused = observers.onRefused;
   }
@@ -217,7 +226,7 @@ export class Connection {
       spareFirstReadBuffers.push(buffer);
     }
     const finalReason = this.#closeReason ?? reason;
-    if (this.#emit) {
+    if (this.#emit && this.#wants.close) {
       const event: CloseEvent = {
         type: "close",
         time: Date.now(),
@@ -392,7 +401,7 @@ export class Connection {
 
   #received(data: Uint8Array, bytes: number, end: MessageEnd): void {
     this.messages++;
-    if (!this.#emit) return;
+    if (!this.#emit || !this.#wants.message) return;
     this.#emit({
       type: "message",
       time: Date.now(),
@@ -419,6 +428,8 @@ export class Connection {
 
   #sent(bytes: number): void {
     this.#replied = true;
-    this.#emit?.({ type: "reply", time: Date.now(), id: this.id, peer: this.peer, bytes });
+    if (this.#wants.reply) {
+      this.#emit?.({ type: "reply", time: Date.now(), id: this.id, peer: this.peer, bytes });
+    }
   }
 }

@@ -177,6 +177,20 @@ export interface SummaryEvent extends EventBase, ServerStats {
   type: "summary";
 }
 
+/** Every kind of event, for choosing some with `ServeOptions.events`. */
+export const SERVER_EVENT_TYPES = [
+  "listening",
+  "connection",
+  "refused",
+  "message",
+  "reply",
+  "close",
+  "accept-error",
+  "accept-resumed",
+  "shutdown",
+  "summary",
+] as const satisfies readonly ServerEvent["type"][];
+
 /** Everything a server reports through `onEvent`. */
 export type ServerEvent =
   | ListeningEvent

@@ -17,7 +17,7 @@
  */
 
 import { escapeBytes } from "./escape.ts";
-import type { CloseEvent, ServerEvent } from "./events.ts";
+import { type CloseEvent, SERVER_EVENT_TYPES, type ServerEvent } from "./events.ts";
 
 /** How a piece of a log line is styled on a colour terminal. */
 export type LogStyle = "plain" | "dim" | "bold" | "green" | "yellow" | "red";
@@ -109,6 +109,15 @@ function closeDetail(event: CloseEvent): string | undefined {
       return event.error ?? "error";
   }
 }
+
+/**
+ * The events {@linkcode formatEvent} may print: every kind but accepts and
+ * replies. A server asked for only these (`ServeOptions.events`) does not
+ * build the others.
+ */
+export const READABLE_EVENT_TYPES: readonly ServerEvent["type"][] = SERVER_EVENT_TYPES.filter(
+  (type) => type !== "connection" && type !== "reply",
+);
 
 /**
  * Formats an event as readable log lines, or returns `undefined` for events

@@ -50,6 +50,7 @@ export {
   type ReceivedMessage,
 } from "./framing.ts";
 export type * from "./events.ts";
+export { SERVER_EVENT_TYPES } from "./events.ts";
 export { escapeBytes, type EscapeOptions } from "./escape.ts";
 export { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from "./proxy_protocol.ts";
 export { type AccessPolicy, type AccessPolicyOptions, createAccessPolicy } from "./access.ts";
@@ -61,6 +62,7 @@ export {
   type FormatOptions,
   type LogSegment,
   type LogStyle,
+  READABLE_EVENT_TYPES,
   toConsoleArgs,
   toPlainText,
 } from "./log_format.ts";

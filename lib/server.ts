@@ -11,8 +11,18 @@
  * @module
  */
 
-import { Connection, type ConnectionSettings, isPeerGone } from "./connection.ts";
-import type { CloseReason, ServerEvent, ServerStats } from "./events.ts";
+import {
+  Connection,
+  type ConnectionObservers,
+  type ConnectionSettings,
+  isPeerGone,
+} from "./connection.ts";
+import {
+  type CloseReason,
+  SERVER_EVENT_TYPES,
+  type ServerEvent,
+  type ServerStats,
+} from "./events.ts";
 import { type Framing, FRAMINGS } from "./framing.ts";
 import { type AccessPolicy, createAccessPolicy } from "./access.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
@@ -159,6 +169,15 @@ export interface ServeOptions {
    * ignored: reporting must never stop the server.
    */
   onEvent?: (event: ServerEvent) => void;
+  /**
+   * The kinds of event `onEvent` receives (see `SERVER_EVENT_TYPES`). The
+   * server does not build the others, which saves work on every connection
+   * for an observer that needs only some, as the readable log needs only
+   * `READABLE_EVENT_TYPES`.
+   *
+   * @default {SERVER_EVENT_TYPES}
+   */
+  events?: readonly ServerEvent["type"][];
 }
 
 /** Counters at zero: a new server's, or the start of a sum over several. */
@@ -220,6 +239,8 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   #drainTimeoutMs: number;
   #access: AccessPolicy;
   #onEvent: ((event: ServerEvent) => void) | undefined;
+  /** The kinds of event the observer asked for. */
+  #wanted: ReadonlySet<ServerEvent["type"]>;
   #running = new OpenConnections<Connection>();
   /** Set during shutdown: called when the last connection has closed. */
   #allClosed: (() => void) | undefined;
@@ -241,6 +262,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     limits: { maxConnections: number; drainTimeoutMs: number; idleTimeoutMs: number },
     access: AccessPolicy,
     onEvent?: (event: ServerEvent) => void,
+    events: readonly ServerEvent["type"][] = SERVER_EVENT_TYPES,
   ) {
     this.#access = access;
     this.#idleTimeoutMs = limits.idleTimeoutMs;
@@ -250,7 +272,18 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     this.#maxConnections = limits.maxConnections;
     this.#drainTimeoutMs = limits.drainTimeoutMs;
     this.#onEvent = onEvent;
-    if (onEvent) this.#observers.emit = (event) => this.#emit(event);
+    this.#wanted = new Set(onEvent ? events : []);
+    if (this.#wanted.has("connection")) this.#observers.wantsConnection = true;
+    if (
+      ["message", "reply", "close"].some((type) => this.#wanted.has(type as ServerEvent["type"]))
+    ) {
+      this.#observers.emit = (event) => this.#emit(event);
+      this.#observers.wants = {
+        message: this.#wanted.has("message"),
+        reply: this.#wanted.has("reply"),
+        close: this.#wanted.has("close"),
+      };
+    }
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#emit({ type: "listening", time: Date.now(), address: formatAddress(this.addr) });
     this.#acceptLoop = this.#accept();
@@ -297,6 +330,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
         this.#stats.refused++;
         break;
     }
+    if (!this.#wanted.has(event.type)) return;
     try {
       this.#onEvent?.(event);
     } catch {
@@ -385,13 +419,19 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     }
     this.#stats.connections++;
     const connection = new Connection(conn, this.#nextId++, this.#settings, this.#observers);
-    const report = this.#observers.emit;
     this.#running.add(connection);
     // run() starts the first read before reporting the connection, so the
     // report costs the client nothing; the message can only be reported
     // after that read completes, so the order of events stays the same.
     connection.run(); // never rejects; reports back through onClosed
-    report?.({ type: "connection", time: Date.now(), id: connection.id, peer: connection.peer });
+    if (this.#observers.wantsConnection) {
+      this.#emit({
+        type: "connection",
+        time: Date.now(),
+        id: connection.id,
+        peer: connection.peer,
+      });
+    }
   }
 
   /** A client named in a PROXY header is refused by the access rules. */
@@ -419,6 +459,8 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
    */
   #observers = {
     emit: undefined as ((event: ServerEvent) => void) | undefined,
+    wants: undefined as ConnectionObservers["wants"],
+    wantsConnection: false,
     onClosed: this.#onClosed,
     onRefused: this.#onRefused,
   };
@@ -515,7 +557,15 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     reusePort = false,
     signal,
     onEvent,
+    events = SERVER_EVENT_TYPES,
   } = options;
+  for (const type of events) {
+    if (!(SERVER_EVENT_TYPES as readonly string[]).includes(type)) {
+      throw new TypeError(
+        `Invalid event type "${type}": expected some of ${SERVER_EVENT_TYPES.join(", ")}`,
+      );
+    }
+  }
   requireInteger("port", port, 0, 65535);
   requireInteger("maximum message size", maxMessageBytes, 1);
   requireInteger("maximum connections", maxConnections, 1);
@@ -557,6 +607,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     { maxConnections, drainTimeoutMs: drainTimeout, idleTimeoutMs: idleTimeout },
     access,
     onEvent,
+    events,
   );
   signal?.addEventListener("abort", () => server.shutdown(), { once: true });
   return server;

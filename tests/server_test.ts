@@ -353,3 +353,32 @@ Deno.test("serve() keeps each message event's bytes intact while later connectio
     [...messages, ...messages, ...messages],
   );
 });
+
+Deno.test("serve() with events delivers only the kinds asked for, and counts everything", async () => {
+  const recorder = new EventRecorder();
+  const server = serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onEvent: recorder.record,
+    events: ["message", "summary"],
+  });
+  for (const message of ["one", "two"]) {
+    await using conn = await connect(server.addr.port);
+    await writeAll(conn, encoder.encode(message));
+    assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
+  }
+  await server.shutdown();
+  assert.deepEqual(
+    recorder.events.map((event) => event.type),
+    ["message", "message", "summary"],
+  );
+  assert.equal(server.stats.connections, 2);
+  assert.equal(server.stats.messages, 2);
+});
+
+Deno.test("serve() refuses an unknown event type", () => {
+  assert.throws(
+    () => serve({ port: 0, events: ["message", "bogus" as "message"] }),
+    { name: "TypeError", message: /Invalid event type "bogus"/ },
+  );
+});
