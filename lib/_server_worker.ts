@@ -13,7 +13,8 @@
 
 /// <reference lib="deno.worker" />
 
-import { serve, type ServeOptions, type TcpServer } from "./server.ts";
+import { serve, type TcpServer } from "./server.ts";
+import type { ServeOptions } from "./serve_options.ts";
 
 let server: TcpServer | undefined;
 

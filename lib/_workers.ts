@@ -9,7 +9,8 @@
  * @module
  */
 
-import { type ServeOptions, zeroStats } from "./server.ts";
+import { zeroStats } from "./server.ts";
+import type { ServeOptions } from "./serve_options.ts";
 import type { ServerEvent, ServerStats } from "./events.ts";
 
 /** A running pool of workers. */

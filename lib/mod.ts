@@ -23,7 +23,9 @@
  * @module
  */
 
-export { clearStaleSocket, DEFAULT_REPLY, serve, type ServeOptions, TcpServer } from "./server.ts";
+export { serve, TcpServer } from "./server.ts";
+export { DEFAULT_REPLY, type ServeOptions } from "./serve_options.ts";
+export { clearStaleSocket } from "./unix_socket.ts";
 export {
   DEFAULT_MESSAGE,
   type ReplySink,

@@ -1,0 +1,187 @@
+/**
+ * The server's options: what each means, its default, and the checks that
+ * turn a wrong value into one clear error before anything listens.
+ *
+ * @module
+ */
+
+import type { Framing } from "./framing.ts";
+import type { ServerEvent } from "./events.ts";
+
+/** The lab's reply. */
+export const DEFAULT_REPLY = "Thanks for connecting";
+
+/** Options for {@linkcode serve}. Every field is optional; none gives the lab's server. */
+export interface ServeOptions {
+  /**
+   * The address to listen on: `0.0.0.0` for every IPv4 interface,
+   * `127.0.0.1` for this machine only, `::` or `::1` for IPv6.
+   *
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /**
+   * The port to listen on; `0` picks a free one (read it from `server.addr`).
+   *
+   * @default {8080}
+   */
+  port?: number;
+  /**
+   * Where a message ends: `"chunk"` (what the first read returns), `"line"`
+   * (up to a newline) or `"eof"` (until the client half-closes).
+   *
+   * @default {"chunk"}
+   */
+  framing?: Framing;
+  /**
+   * The reply to every message, unless `echo` is set.
+   *
+   * @default {"Thanks for connecting"}
+   */
+  reply?: string | Uint8Array;
+  /**
+   * Send each message back instead of `reply`. With the `"eof"` framing the
+   * echo is streamed, so a message of any size passes through.
+   *
+   * @default {false}
+   */
+  echo?: boolean;
+  /**
+   * With `framing: "line"`: keep the connection open and answer line after
+   * line until the client closes. The fixed reply then ends with a newline.
+   *
+   * @default {false}
+   */
+  keepAlive?: boolean;
+  /**
+   * The largest message in bytes. Reading stops there, the message ends with
+   * `end: "limit"`, the reply is sent and the connection closed.
+   *
+   * @default {1048576}
+   */
+  maxMessageBytes?: number;
+  /**
+   * Close a connection after this many milliseconds without a byte moving
+   * either way. `0` means no timeout.
+   *
+   * @default {30000}
+   */
+  idleTimeout?: number;
+  /**
+   * The most connections open at once. Past it the server stops accepting
+   * until one ends; new clients wait in the kernel's backlog.
+   *
+   * @default {1024}
+   */
+  maxConnections?: number;
+  /**
+   * The kernel's queue of connections not yet accepted (capped by the
+   * system's `net.core.somaxconn`). Large, so a burst of connects is queued
+   * rather than dropped and retried a second later.
+   *
+   * @default {4096}
+   */
+  backlog?: number;
+  /**
+   * On shutdown, how many milliseconds connections in flight get to finish
+   * before they are closed.
+   *
+   * @default {5000}
+   */
+  drainTimeout?: number;
+  /**
+   * After replying, how many milliseconds to wait for the client to close
+   * first, reading and discarding what it still sends. Closing with unread
+   * input would reset the connection and could destroy the reply in flight.
+   *
+   * @default {2000}
+   */
+  lingerTimeout?: number;
+  /**
+   * Addresses and CIDR ranges, IPv4 or IPv6, that may connect; empty for
+   * everyone not denied. A refused client is closed at once with no reply.
+   *
+   * @default {[]}
+   */
+  allow?: readonly string[];
+  /**
+   * Addresses and CIDR ranges that may not connect; deny wins over allow.
+   *
+   * @default {[]}
+   */
+  deny?: readonly string[];
+  /**
+   * Share the port with other listeners (SO_REUSEPORT), so that several
+   * workers can each run an accept loop on it and the kernel spreads the
+   * connections between them. Deno needs `--unstable-net` for this.
+   *
+   * @default {false}
+   */
+  reusePort?: boolean;
+  /**
+   * Expect a PROXY protocol header (v1 or v2) before each client's bytes, as
+   * a load balancer sends with `send-proxy`: logs, access rules and events
+   * then use the client address it names. A connection without a valid
+   * header is closed with the reason logged.
+   *
+   * @default {false}
+   */
+  proxyProtocol?: boolean;
+  /**
+   * Serve over TLS with this certificate chain and private key (PEM text).
+   * Deno cannot yet ask clients for certificates, so this authenticates the
+   * server only.
+   */
+  tls?: { cert: string; key: string };
+  /**
+   * Listen on a Unix domain socket at this path instead of TCP; `hostname`,
+   * `port`, `backlog`, `allow` and `deny` do not apply. A file already there
+   * makes `serve()` throw `Deno.errors.AddrInUse`: call
+   * {@linkcode clearStaleSocket} first to replace one left by a dead server.
+   * Needs read, write and net permission for the path
+   * (`--allow-net=unix:PATH`).
+   */
+  path?: string;
+  /** Aborting this signal shuts the server down, as `shutdown()` does. */
+  signal?: AbortSignal;
+  /**
+   * Called for everything that happens, in order. Exceptions it throws are
+   * ignored: reporting must never stop the server.
+   */
+  onEvent?: (event: ServerEvent) => void;
+  /**
+   * The kinds of event `onEvent` receives (see `SERVER_EVENT_TYPES`). The
+   * server does not build the others, which saves work on every connection
+   * for an observer that needs only some, as the readable log needs only
+   * `READABLE_EVENT_TYPES`.
+   *
+   * @default {SERVER_EVENT_TYPES}
+   */
+  events?: readonly ServerEvent["type"][];
+}
+
+/** Throws a `RangeError` naming `name` unless `value` is a whole number in range. */
+export function requireInteger(name: string, value: number, min: number, max = Infinity): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new RangeError(`Invalid ${name} "${value}": expected a whole number ${range}`);
+  }
+}
+
+/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Throws a `RangeError` naming `name` unless `value` is a timer's milliseconds. */
+export function requireDuration(name: string, value: number): void {
+  if (!(value >= 0 && value <= MAX_TIMER_MS)) {
+    throw new RangeError(
+      `Invalid ${name} "${value}": expected milliseconds from 0 to ${MAX_TIMER_MS}`,
+    );
+  }
+}
+
+/** In keep-alive mode the fixed reply ends with a newline, so a client knows where. */
+export function replyBytes(reply: string | Uint8Array, keepAlive: boolean): Uint8Array {
+  const bytes = typeof reply === "string" ? new TextEncoder().encode(reply) : reply;
+  return keepAlive && bytes.at(-1) !== 0x0a ? new Uint8Array([...bytes, 0x0a]) : bytes;
+}
