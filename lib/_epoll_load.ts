@@ -179,6 +179,9 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
   // Per-descriptor state, indexed by fd and grown as descriptors grow.
   let phase = new Uint8Array(Math.max(1024, concurrency * 2));
   let readable = new Uint8Array(phase.length);
+  // Set once the peer's FIN has been reported: epoll reports it once, and it
+  // may come while the message is still being sent.
+  let peerClosed = new Uint8Array(phase.length);
   let sentBytes = new Uint32Array(phase.length);
   let since = new Float64Array(phase.length);
   const ensure = (fd: number) => {
@@ -190,6 +193,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
     };
     phase = grow(phase, new Uint8Array(length));
     readable = grow(readable, new Uint8Array(length));
+    peerClosed = grow(peerClosed, new Uint8Array(length));
     sentBytes = grow(sentBytes, new Uint32Array(length));
     since = grow(since, new Float64Array(length));
   };
@@ -258,6 +262,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
     }
     phase[fd] = CONNECTING;
     readable[fd] = 0;
+    peerClosed[fd] = 0;
     sentBytes[fd] = 0;
     since[fd] = performance.now();
     if (fd > highestFd) highestFd = fd;
@@ -323,9 +328,9 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         // With keepAlive, one reply line per cycle: a newline completes it.
         if (keepAlive && buffer.subarray(0, count).includes(0x0a)) return complete(fd);
         if (!drained) continue;
-        // The peer's FIN had arrived when epoll reported this, so the
-        // stream has been read to its end.
-        if (!keepAlive && (flags & EPOLLRDHUP) && !(flags & EPOLLERR)) return complete(fd);
+        // The peer's FIN had arrived before this read, so the stream has
+        // been read to its end.
+        if (!keepAlive && peerClosed[fd] && !(flags & EPOLLERR)) return complete(fd);
         return;
       }
       if (count === 0) {
@@ -392,6 +397,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         const fd = eventsView.getUint32(base + EVENT_DATA_OFFSET, true);
         if (phase[fd] === IDLE) continue; // failed earlier in this batch
         if (flags & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) readable[fd] = 1;
+        if (flags & (EPOLLRDHUP | EPOLLHUP)) peerClosed[fd] = 1;
         if (phase[fd] === CONNECTING) {
           if (flags & (EPOLLERR | EPOLLHUP)) {
             const errno = socketError(fd);

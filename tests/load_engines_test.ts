@@ -143,6 +143,36 @@ for (const engine of ["portable", "epoll"] as const satisfies LoadEngine[]) {
     assert.equal(report.bytesReceived, 4 * message.length);
   });
 
+  test("completes a cycle whose reply and EOF arrive while it is still sending", async () => {
+    // This server answers and half-closes at once, then reads the client's
+    // large message to its end: the client learns of the EOF long before it
+    // has finished sending.
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const serving = (async () => {
+      for (let served = 0; served < 2; served++) {
+        const conn = await listener.accept();
+        await conn.write(new TextEncoder().encode("early"));
+        await conn.closeWrite();
+        const sink = new Uint8Array(64 * 1024);
+        while ((await conn.read(sink)) !== null) { /* discard */ }
+        conn.close();
+      }
+    })();
+    const message = new Uint8Array(4 * 2 ** 20).fill(0x62);
+    const report = await runLoad({
+      port: (listener.addr as Deno.NetAddr).port,
+      concurrency: 1,
+      count: 2,
+      message,
+      cycleTimeout: 5_000,
+      engine,
+    });
+    await serving;
+    assert.deepEqual(report.errors, {});
+    assert.equal(report.cycles, 2);
+    assert.equal(report.bytesReceived, 2 * "early".length);
+  });
+
   test("reaches a server on ::1", async () => {
     await using server = serve({ hostname: "::1", port: 0 });
     const report = await runLoad({
