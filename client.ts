@@ -76,7 +76,7 @@ Load mode (any of these turns it on): loop connect, send, read to EOF, close
   --engine NAME            auto (default), epoll or portable. epoll drives the
                            cycles through Linux's epoll over FFI at about half
                            the CPU per cycle; it needs --allow-ffi and an IP
-                           address or localhost. auto uses it where it can run.
+                           address for --host. auto uses it where it can run.
   Each cycle half-closes after sending, as a single exchange does; add
   --no-half-close to leave that out (one operation less per cycle).
   With --json the report is one JSON object; on a terminal a live progress line

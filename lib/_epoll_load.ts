@@ -21,6 +21,7 @@
  */
 
 import { parseAddress } from "./access.ts";
+import { formatAddress } from "./_io.ts";
 import type { EngineRun } from "./_load_engine.ts";
 
 /** Linux's numbers, the same on x86_64 and aarch64. */
@@ -87,8 +88,10 @@ const EVENT_DATA_OFFSET = Deno.build.arch === "x86_64" ? 4 : 8;
 
 /** The server's address as a `sockaddr`, or why this engine cannot reach it. */
 function socketAddress(hostname: string, port: number): Uint8Array | string {
-  const parsed = parseAddress(hostname === "localhost" ? "127.0.0.1" : hostname);
-  if (!parsed) return `it needs an IP address or localhost, not "${hostname}"`;
+  // A name would need resolving as Deno.connect does (localhost is ::1 on
+  // some machines, 127.0.0.1 on others), and a zone (fe80::1%eth0) a scope id.
+  const parsed = hostname.includes("%") ? undefined : parseAddress(hostname);
+  if (!parsed) return `it needs an IP address without a zone, not "${hostname}"`;
   if (parsed.family === 4) {
     const address = new Uint8Array(16);
     const view = new DataView(address.buffer);
@@ -121,6 +124,11 @@ export function epollUnavailable(hostname: string, port: number): string | undef
   }
   const address = socketAddress(hostname, port);
   if (typeof address === "string") return address;
+  // FFI calls bypass Deno's permission checks: honour --allow-net ourselves.
+  const target = formatAddress({ hostname, port });
+  if (Deno.permissions.querySync({ name: "net", host: target }).state !== "granted") {
+    return `it needs --allow-net=${target}`;
+  }
   try {
     libc ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
   } catch (error) {
@@ -150,6 +158,10 @@ const IDLE = 0;
 const CONNECTING = 1;
 const SENDING = 2;
 const READING = 3;
+
+/** What `peerClosed` records: a FIN, or an error (a reset). */
+const PEER_FIN = 1;
+const PEER_FAILED = 2;
 
 /** How long a busy loop runs between yields to the event loop, in milliseconds. */
 const SLICE_MS = 20;
@@ -291,7 +303,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
       sentBytes[fd] = offset + count;
       tally.bytesSent += count;
     }
-    if (halfClose) c.shutdown(fd, SHUT_WR);
+    if (halfClose && !keepAlive) c.shutdown(fd, SHUT_WR);
     phase[fd] = READING;
     return true;
   };
@@ -306,7 +318,8 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
       since[fd] = now;
       sentBytes[fd] = 0;
       phase[fd] = SENDING;
-      if (send(fd) && readable[fd]) receive(fd, 0);
+      // A peer that has closed sends no further edge: read its EOF now.
+      if (send(fd) && (readable[fd] || peerClosed[fd])) receive(fd);
       return;
     }
     finish(fd);
@@ -314,11 +327,11 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
   };
 
   /**
-   * Reads what has arrived; `flags` are the epoll event's. A read that does
+   * Reads what has arrived. A read that does
    * not fill the buffer has taken everything queued, so the next edge, not
    * another read, says when there is more: that saves a call per cycle.
    */
-  const receive = (fd: number, flags: number): void => {
+  const receive = (fd: number): void => {
     while (true) {
       const count = c.recv(fd, buffer, buffer.length, 0);
       if (count > 0) {
@@ -328,9 +341,14 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         // With keepAlive, one reply line per cycle: a newline completes it.
         if (keepAlive && buffer.subarray(0, count).includes(0x0a)) return complete(fd);
         if (!drained) continue;
-        // The peer's FIN had arrived before this read, so the stream has
-        // been read to its end.
-        if (!keepAlive && peerClosed[fd] && !(flags & EPOLLERR)) return complete(fd);
+        // Once the peer has closed or failed, no further edge will come:
+        // everything it sent is queued ahead of the FIN, so a short read has
+        // reached the end. Unless that is a normal end, read on to the EOF
+        // or the error, which the next read returns at once.
+        if (peerClosed[fd]) {
+          if (!keepAlive && peerClosed[fd] === PEER_FIN) return complete(fd);
+          continue;
+        }
         return;
       }
       if (count === 0) {
@@ -397,7 +415,8 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         const fd = eventsView.getUint32(base + EVENT_DATA_OFFSET, true);
         if (phase[fd] === IDLE) continue; // failed earlier in this batch
         if (flags & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) readable[fd] = 1;
-        if (flags & (EPOLLRDHUP | EPOLLHUP)) peerClosed[fd] = 1;
+        if (flags & EPOLLERR) peerClosed[fd] = PEER_FAILED;
+        else if (flags & (EPOLLRDHUP | EPOLLHUP) && !peerClosed[fd]) peerClosed[fd] = PEER_FIN;
         if (phase[fd] === CONNECTING) {
           if (flags & (EPOLLERR | EPOLLHUP)) {
             const errno = socketError(fd);
@@ -411,7 +430,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         }
         // Sending again after a full send buffer, or for the first time.
         if (phase[fd] === SENDING && !send(fd)) continue;
-        if (phase[fd] === READING && readable[fd]) receive(fd, flags);
+        if (phase[fd] === READING && readable[fd]) receive(fd);
       }
       const now = performance.now();
       if (now - lastSweep >= sweepEveryMs) {

@@ -19,6 +19,7 @@ import { DEFAULT_MESSAGE } from "./client.ts";
 import { epollUnavailable, runEpollLoad } from "./_epoll_load.ts";
 import type { LoadTally } from "./_load_engine.ts";
 import { runPortableLoad } from "./_portable_load.ts";
+import { formatAddress } from "./_io.ts";
 
 /**
  * How the load is generated.
@@ -27,7 +28,8 @@ import { runPortableLoad } from "./_portable_load.ts";
  *   runs, with `--allow-net` only.
  * - `"epoll"`: the same cycle through Linux's epoll and libc over FFI, about
  *   twice as cheap per cycle; Linux only, needs `--allow-ffi` and an IP
- *   address (or `localhost`).
+ *   address without a zone (a name resolves differently from machine to
+ *   machine, so names use `"portable"`).
  * - `"auto"`: `"epoll"` where it can run, `"portable"` elsewhere.
  */
 export type LoadEngine = "auto" | "epoll" | "portable";
@@ -226,6 +228,14 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
     throw new TypeError(`The epoll engine cannot run: ${epollProblem}`);
   }
   const useEpoll = engine !== "portable" && epollProblem === undefined;
+  // Checked here, not left to the cycles: each would fail alike, and the
+  // epoll engine would not ask Deno at all.
+  const target = formatAddress({ hostname, port });
+  if (Deno.permissions.requestSync({ name: "net", host: target }).state !== "granted") {
+    throw new Deno.errors.NotCapable(
+      `Requires net access to "${target}", run again with the --allow-net flag`,
+    );
+  }
   const samples = new Samples();
   const errors: Record<string, number> = {};
   let failed = 0;

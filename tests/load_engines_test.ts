@@ -173,6 +173,44 @@ for (const engine of ["portable", "epoll"] as const satisfies LoadEngine[]) {
     assert.equal(report.bytesReceived, 2 * "early".length);
   });
 
+  test("counts a server that closes without a reply line as a reset, at once", async () => {
+    // Without keepAlive this server sends its reply with no newline, then
+    // closes: a keep-alive client must not wait for a line that never comes.
+    await using server = serve({ hostname: "127.0.0.1", port: 0, framing: "line" });
+    const report = await runLoad({
+      port: server.addr.port,
+      concurrency: 4,
+      count: 40,
+      keepAlive: true,
+      message: "ping\n",
+      cycleTimeout: 5_000,
+      engine,
+    });
+    assert.equal(report.cycles, 0);
+    assert.deepEqual(report.errors, { reset: 40 });
+  });
+
+  test("with keepAlive never half-closes, even when asked to", async () => {
+    await using server = serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      framing: "line",
+      keepAlive: true,
+    });
+    const report = await runLoad({
+      port: server.addr.port,
+      concurrency: 2,
+      count: 100,
+      keepAlive: true,
+      halfClose: true,
+      message: "ping\n",
+      engine,
+    });
+    assert.deepEqual(report.errors, {});
+    assert.equal(report.cycles, 100);
+    assert.equal(server.stats.connections, 2);
+  });
+
   test("reaches a server on ::1", async () => {
     await using server = serve({ hostname: "::1", port: 0 });
     const report = await runLoad({
@@ -215,6 +253,25 @@ Deno.test({
       { name: "TypeError", message: /epoll engine cannot run: .*IP address/ },
     );
   },
+});
+
+Deno.test({
+  name: "runLoad() epoll: refuses an address with a zone, which it cannot pass on",
+  ignore: !canUseFfi,
+  async fn() {
+    await assert.rejects(
+      runLoad({ hostname: "fe80::1%lo", port: 1, count: 1, engine: "epoll" }),
+      { name: "TypeError", message: /IP address without a zone/ },
+    );
+  },
+});
+
+Deno.test("runLoad() refuses a target outside the net permission before any cycle", async () => {
+  // The tests may reach loopback only; 192.0.2.1 (TEST-NET-1) is not granted.
+  await assert.rejects(
+    runLoad({ hostname: "192.0.2.1", port: 9, count: 1 }),
+    { name: "NotCapable", message: /Requires net access to "192\.0\.2\.1:9"/ },
+  );
 });
 
 Deno.test("runLoad() auto: uses epoll exactly where it can run", async () => {

@@ -118,3 +118,21 @@ Deno.test("serve() counts a keep-alive client closed between lines as idle or do
   assert.equal(server.stats.errors, 0);
   assert.equal(server.stats.idleTimeouts, 1);
 });
+
+Deno.test({
+  name: "client.ts load mode names the missing net permission instead of failing every cycle",
+  ignore: !canSpawn,
+  async fn() {
+    const { code, stdout, stderr } = await runScript(
+      "client.ts",
+      ["--port", "9", "--count", "3"],
+      { permissions: ["--allow-net=127.0.0.1:8"] },
+    );
+    assert.equal(code, 1);
+    assert.equal(stdout.length, 0);
+    assert.equal(
+      stderr,
+      'error: Network access to "127.0.0.1:9" is not allowed: run with --allow-net=127.0.0.1:9\n',
+    );
+  },
+});
