@@ -105,7 +105,9 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     this.#idleTimeoutMs = limits.idleTimeoutMs;
     this.#listener = listener;
     this.addr = listener.addr as A;
-    this.#settings = settings;
+    // In keep-alive mode the reply must end with a newline, however the
+    // settings were made.
+    this.#settings = { ...settings, reply: replyBytes(settings.reply, settings.keepAlive) };
     this.#maxConnections = limits.maxConnections;
     this.#drainTimeoutMs = limits.drainTimeoutMs;
     this.#onEvent = onEvent;
@@ -425,7 +427,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     listener,
     {
       framing,
-      reply: replyBytes(reply, keepAlive),
+      reply: typeof reply === "string" ? new TextEncoder().encode(reply) : reply,
       echo,
       maxMessageBytes,
       lingerMs: lingerTimeout,
