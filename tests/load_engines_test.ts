@@ -7,6 +7,10 @@ import { formatLoadReport, type LoadEngine, runLoad, serve } from "../lib/mod.ts
 const canUseFfi = Deno.build.os === "linux" &&
   (await Deno.permissions.query({ name: "ffi" })).state === "granted";
 
+/** A server that answers line after line on one connection. */
+const keepAliveServer = () =>
+  serve({ hostname: "127.0.0.1", port: 0, framing: "line", keepAlive: true });
+
 for (const engine of ["portable", "epoll"] as const satisfies LoadEngine[]) {
   const test = (name: string, fn: () => Promise<void>) =>
     Deno.test({
@@ -31,12 +35,7 @@ for (const engine of ["portable", "epoll"] as const satisfies LoadEngine[]) {
   });
 
   test("with keepAlive reuses one connection per worker", async () => {
-    await using server = serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      framing: "line",
-      keepAlive: true,
-    });
+    await using server = keepAliveServer();
     const report = await runLoad({
       port: server.addr.port,
       concurrency: 4,
@@ -191,12 +190,7 @@ for (const engine of ["portable", "epoll"] as const satisfies LoadEngine[]) {
   });
 
   test("with keepAlive never half-closes, even when asked to", async () => {
-    await using server = serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      framing: "line",
-      keepAlive: true,
-    });
+    await using server = keepAliveServer();
     const report = await runLoad({
       port: server.addr.port,
       concurrency: 2,
