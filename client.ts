@@ -25,6 +25,7 @@ import type { LoadOptions } from "./lib/load.ts";
 import { formatAddress, writeAll } from "./lib/_io.ts";
 import {
   EXIT_FAILURE,
+  EXIT_INTERRUPTED,
   EXIT_OK,
   parseCommandLine,
   parseCount,
@@ -80,7 +81,8 @@ Load mode (any of these turns it on): loop connect, send, read to EOF, close
   Each cycle half-closes after sending, as a single exchange does; add
   --no-half-close to leave that out (one operation less per cycle).
   With --json the report is one JSON object; on a terminal a live progress line
-  goes to stderr. Exit code 1 if any cycle failed.
+  goes to stderr. Ctrl-C ends the run early and still prints the report (a
+  second Ctrl-C stops at once). Exit code 1 if any cycle failed.
   -h, --help               this help
   -V, --version            the version
 
@@ -275,9 +277,18 @@ async function runLoadMode(
   const live = !json && Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   const target = formatAddress({ hostname: load.hostname ?? "127.0.0.1", port: load.port ?? 8080 });
+  // Ctrl-C ends the run early and still prints the report, as wrk does; a
+  // second Ctrl-C stops at once.
+  const stop = new AbortController();
+  const onInterrupt = () => {
+    if (stop.signal.aborted) Deno.exit(EXIT_INTERRUPTED);
+    stop.abort();
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
   try {
     const report = await runLoad({
       ...load,
+      signal: stop.signal,
       message: bytes,
       onProgress: live
         ? (progress) =>
@@ -289,6 +300,8 @@ async function runLoadMode(
     return Object.keys(report.errors).length === 0 ? EXIT_OK : EXIT_FAILURE;
   } catch (error) {
     return reportFailure(error, USAGE_HINT);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
   }
 }
 

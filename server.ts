@@ -39,6 +39,7 @@ import {
   toPlainText,
 } from "./lib/mod.ts";
 import {
+  EXIT_INTERRUPTED,
   EXIT_OK,
   parseCommandLine,
   parseCount,
@@ -352,7 +353,7 @@ export async function main(args: string[]): Promise<number> {
   const onSignal = () => {
     if (stopping) {
       log.flush();
-      Deno.exit(130);
+      Deno.exit(EXIT_INTERRUPTED);
     }
     stopping = true;
     running.shutdown();

@@ -12,6 +12,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** The command line was wrong. */
 export const EXIT_USAGE = 2;
+/** A second Ctrl-C: stopped at once, as shells report SIGINT (128 + 2). */
+export const EXIT_INTERRUPTED = 130;
 
 /** A mistake on the command line; reported with a usage hint and exit code 2. */
 export class UsageError extends Error {

@@ -9,6 +9,7 @@ import {
   LOOPBACK_NET,
   readAll,
   runScript,
+  scriptCommand,
   startServer,
   writeAll,
 } from "./_helpers.ts";
@@ -134,5 +135,40 @@ Deno.test({
       stderr,
       'error: Network access to "127.0.0.1:9" is not allowed: run with --allow-net=127.0.0.1:9\n',
     );
+  },
+});
+
+Deno.test({
+  name: "client.ts load mode stops at Ctrl-C (SIGINT) and still prints its report",
+  ignore: !canSpawn || Deno.build.os === "windows",
+  async fn() {
+    let accepted = 0;
+    let firstAccept!: () => void;
+    const started = new Promise<void>((resolve) => firstAccept = resolve);
+    await using server = serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      events: ["connection"],
+      onEvent: () => {
+        if (++accepted === 1) firstAccept();
+      },
+    });
+    const child = scriptCommand("client.ts", [
+      "--port",
+      String(server.addr.port),
+      "--connections",
+      "2",
+      "--duration",
+      "60s",
+      "--json",
+    ]).spawn();
+    await started;
+    child.kill("SIGINT");
+    const { code, stdout, stderr } = await child.output();
+    assert.equal(code, 0, decoder.decode(stderr));
+    const report = JSON.parse(decoder.decode(stdout));
+    assert.ok(report.cycles > 0);
+    assert.ok(report.elapsedMs < 60_000);
+    assert.deepEqual(report.errors, {});
   },
 });
