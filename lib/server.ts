@@ -112,16 +112,14 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     this.#drainTimeoutMs = limits.drainTimeoutMs;
     this.#onEvent = onEvent;
     this.#wanted = new Set(onEvent ? events : []);
-    if (this.#wanted.has("connection")) this.#observers.wantsConnection = true;
-    if (
-      ["message", "reply", "close"].some((type) => this.#wanted.has(type as ServerEvent["type"]))
-    ) {
+    const wants = {
+      message: this.#wanted.has("message"),
+      reply: this.#wanted.has("reply"),
+      close: this.#wanted.has("close"),
+    };
+    if (wants.message || wants.reply || wants.close) {
       this.#observers.emit = (event) => this.#emit(event);
-      this.#observers.wants = {
-        message: this.#wanted.has("message"),
-        reply: this.#wanted.has("reply"),
-        close: this.#wanted.has("close"),
-      };
+      this.#observers.wants = wants;
     }
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#emit({ type: "listening", time: Date.now(), address: formatAddress(this.addr) });
@@ -263,7 +261,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     // report costs the client nothing; the message can only be reported
     // after that read completes, so the order of events stays the same.
     connection.run(); // never rejects; reports back through onClosed
-    if (this.#observers.wantsConnection) {
+    if (this.#wanted.has("connection")) {
       this.#emit({
         type: "connection",
         time: Date.now(),
@@ -299,7 +297,6 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   #observers = {
     emit: undefined as ((event: ServerEvent) => void) | undefined,
     wants: undefined as ConnectionObservers["wants"],
-    wantsConnection: false,
     onClosed: this.#onClosed,
     onRefused: this.#onRefused,
   };
