@@ -121,7 +121,9 @@ async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
   }
 }
 
-interface ClientArgs {
+/** A client command line, parsed. */
+export interface ClientArgs {
+  /** What `sendMessage` is given (without `output`). */
   options: SendMessageOptions;
   /** A PEM file of certificate authorities to trust as well, for TLS. */
   caFile?: string;
@@ -130,28 +132,38 @@ interface ClientArgs {
   json: boolean;
 }
 
-function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
-  const { values, positionals } = parseFlags(args, {
-    host: { type: "string" },
-    unix: { type: "string" },
-    tls: { type: "boolean" },
-    ca: { type: "string" },
-    port: { type: "string", short: "p" },
-    message: { type: "string", short: "m" },
-    "connect-timeout": { type: "string" },
-    timeout: { type: "string" },
-    "max-reply": { type: "string" },
-    "no-half-close": { type: "boolean" },
-    connections: { type: "string", short: "c" },
-    duration: { type: "string", short: "d" },
-    count: { type: "string", short: "n" },
-    "keep-alive": { type: "boolean" },
-    load: { type: "boolean" },
-    engine: { type: "string" },
-    json: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-    version: { type: "boolean", short: "V" },
-  }, true);
+/**
+ * Parses the command line, or answers `"help"` / `"version"`; throws
+ * `UsageError` for a wrong one. Opens no socket; a piped standard input
+ * becomes a message read only when it is sent.
+ */
+export function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
+  const { values, positionals } = parseFlags(
+    args,
+    {
+      host: { type: "string" },
+      unix: { type: "string" },
+      tls: { type: "boolean" },
+      ca: { type: "string" },
+      port: { type: "string", short: "p" },
+      message: { type: "string", short: "m" },
+      "connect-timeout": { type: "string" },
+      timeout: { type: "string" },
+      "max-reply": { type: "string" },
+      "no-half-close": { type: "boolean" },
+      connections: { type: "string", short: "c" },
+      duration: { type: "string", short: "d" },
+      count: { type: "string", short: "n" },
+      "keep-alive": { type: "boolean" },
+      load: { type: "boolean" },
+      engine: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "V" },
+    },
+    true,
+    "load",
+  );
   if (values.help) return "help";
   if (values.version) return "version";
   const text = (name: string) => values[name] as string | undefined;

@@ -116,43 +116,53 @@ Examples:
 Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
 }
 
-/** Parses the command line into options for `serve`, or `"help"` / `"version"`. */
-function parseServerArgs(
-  args: string[],
-):
-  | {
-    options: ServeOptions;
-    tlsFiles?: { cert: string; key: string };
-    workers: number;
-    json: boolean;
-    quiet: boolean;
-  }
-  | "help"
-  | "version" {
-  const { values } = parseFlags(args, {
-    host: { type: "string" },
-    unix: { type: "string" },
-    cert: { type: "string" },
-    "proxy-protocol": { type: "boolean" },
-    workers: { type: "string" },
-    key: { type: "string" },
-    port: { type: "string", short: "p" },
-    backlog: { type: "string" },
-    framing: { type: "string" },
-    reply: { type: "string" },
-    echo: { type: "boolean" },
-    "keep-alive": { type: "boolean" },
-    "max-message": { type: "string" },
-    "idle-timeout": { type: "string" },
-    "max-connections": { type: "string" },
-    "drain-timeout": { type: "string" },
-    allow: { type: "string", multiple: true },
-    deny: { type: "string", multiple: true },
-    json: { type: "boolean" },
-    quiet: { type: "boolean", short: "q" },
-    help: { type: "boolean", short: "h" },
-    version: { type: "boolean", short: "V" },
-  }, false);
+/** A server command line, parsed. */
+export interface ServerArgs {
+  /** What `serve` is given; TLS files are read later, so parsing touches no file. */
+  options: ServeOptions;
+  /** The PEM files of `--cert` and `--key`. */
+  tlsFiles?: { cert: string; key: string };
+  /** Accept loops, from `--workers`. */
+  workers: number;
+  json: boolean;
+  quiet: boolean;
+}
+
+/**
+ * Parses the command line into options for `serve`, or `"help"` /
+ * `"version"`; throws `UsageError` for a wrong one. Reads no file and opens
+ * no socket, so the docs test checks every documented command with it.
+ */
+export function parseServerArgs(args: string[]): ServerArgs | "help" | "version" {
+  const { values } = parseFlags(
+    args,
+    {
+      host: { type: "string" },
+      unix: { type: "string" },
+      cert: { type: "string" },
+      "proxy-protocol": { type: "boolean" },
+      workers: { type: "string" },
+      key: { type: "string" },
+      port: { type: "string", short: "p" },
+      backlog: { type: "string" },
+      framing: { type: "string" },
+      reply: { type: "string" },
+      echo: { type: "boolean" },
+      "keep-alive": { type: "boolean" },
+      "max-message": { type: "string" },
+      "idle-timeout": { type: "string" },
+      "max-connections": { type: "string" },
+      "drain-timeout": { type: "string" },
+      allow: { type: "string", multiple: true },
+      deny: { type: "string", multiple: true },
+      json: { type: "boolean" },
+      quiet: { type: "boolean", short: "q" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "V" },
+    },
+    false,
+    "workers",
+  );
   if (values.help) return "help";
   if (values.version) return "version";
   const text = (name: string) => values[name] as string | undefined;

@@ -37,6 +37,13 @@ export interface ParsedFlags {
  * Parses `args` strictly: `--name value`, `--name=value`, `-n value`,
  * boolean `--name`, and `--` before arguments that start with a dash.
  *
+ * A `--` that comes first is dropped: `deno task server -- --port 9000` is
+ * the npm habit, and Deno hands that `--` on to the script. So is one right
+ * after `taskFlag` (and its value) when that flag comes first: a task that
+ * ends in a flag of its own (`client.ts --load`, `server.ts --workers 2`)
+ * puts the user's `--` second. Only that one goes, so `client.ts -- -- -x`
+ * and `client.ts --port 9000 -- -x` still send `-x` as the message.
+ *
  * Written here rather than taken from `node:util`'s `parseArgs`, which has
  * the same rules but loads Node's compatibility layer: a fifth of a client
  * run's start-up, for what is forty lines. A flag that takes a value takes
@@ -47,7 +54,13 @@ export function parseFlags(
   args: string[],
   specs: Record<string, FlagSpec>,
   allowPositionals: boolean,
+  taskFlag?: string,
 ): ParsedFlags {
+  const taskSpec = taskFlag === undefined ? undefined : specs[taskFlag];
+  const taskArgs = taskSpec && args[0] === `--${taskFlag}`
+    ? (taskSpec.type === "string" ? 2 : 1)
+    : 0;
+  if (args[taskArgs] === "--") args = [...args.slice(0, taskArgs), ...args.slice(taskArgs + 1)];
   const values: ParsedFlags["values"] = {};
   const positionals: string[] = [];
   const byShort = new Map(
