@@ -23,6 +23,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { DEFAULT_MESSAGE, sendMessage, type SendMessageOptions } from "./lib/client.ts";
 import type { LoadOptions } from "./lib/load.ts";
 import { formatAddress, writeAll } from "./lib/_io.ts";
+import { clientGrants, netGranted, rerunCommand } from "./lib/_rerun.ts";
 import {
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
@@ -130,6 +131,8 @@ export interface ClientArgs {
   /** Present in load mode. */
   load?: LoadOptions;
   json: boolean;
+  /** The arguments as typed, less a `--` a task passed on. */
+  args: string[];
 }
 
 /**
@@ -138,7 +141,7 @@ export interface ClientArgs {
  * becomes a message read only when it is sent.
  */
 export function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
-  const { values, positionals } = parseFlags(
+  const { values, positionals, args: typed } = parseFlags(
     args,
     {
       host: { type: "string" },
@@ -206,7 +209,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   }
   const loadFlags = ["connections", "duration", "count", "keep-alive", "load", "engine"];
   if (!loadFlags.some((name) => values[name] !== undefined)) {
-    return { options, caFile: text("ca"), json: values.json === true };
+    return { options, caFile: text("ca"), json: values.json === true, args: typed };
   }
   for (const name of ["max-reply", "connect-timeout", "unix", "tls", "ca"]) {
     if (values[name] !== undefined) {
@@ -234,7 +237,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
     }
     load.engine = engine;
   }
-  return { options, load, json: values.json === true };
+  return { options, load, json: values.json === true, args: typed };
 }
 
 /** Writes the result as one JSON object; the reply as text, and as base64 when not UTF-8. */
@@ -266,6 +269,7 @@ async function runLoadMode(
   load: LoadOptions,
   message: SendMessageOptions["message"],
   json: boolean,
+  rerun: () => string,
 ): Promise<number> {
   // Every cycle sends the same bytes, so a piped message is read whole first.
   let bytes: Uint8Array;
@@ -311,7 +315,7 @@ async function runLoadMode(
     console.log(json ? JSON.stringify(report) : formatLoadReport(report, target));
     return Object.keys(report.errors).length === 0 ? EXIT_OK : EXIT_FAILURE;
   } catch (error) {
-    return reportFailure(error, USAGE_HINT);
+    return reportFailure(error, USAGE_HINT, rerun);
   } finally {
     Deno.removeSignalListener("SIGINT", onInterrupt);
   }
@@ -325,17 +329,32 @@ export async function main(args: string[]): Promise<number> {
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;
-  const { options, caFile, load, json } = parsed;
+  const { options, caFile, load, json, args: typed } = parsed;
+  const { hostname = "127.0.0.1", port = 8080, path } = options;
+  // The epoll engine needs FFI; keep it in the command where it would run now.
+  const ffi = load !== undefined && load.engine !== "portable" &&
+    (load.engine === "epoll" || Deno.permissions.querySync({ name: "ffi" }).state === "granted");
+  const rerun = () =>
+    rerunCommand(import.meta.url, clientGrants({ hostname, port, path, caFile, ffi }), typed);
+  // Asked before connecting so that the answer is the whole command to run.
+  if (path === undefined && !(await netGranted(hostname, port))) {
+    const target = formatAddress({ hostname, port });
+    return reportFailure(
+      new Deno.errors.NotCapable(`Requires net access to "${target}"`),
+      "",
+      rerun,
+    );
+  }
   if (caFile !== undefined) {
     try {
       options.tls = { caCerts: [await Deno.readTextFile(caFile)] };
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) return reportFailure(error, USAGE_HINT);
+      if (error instanceof Deno.errors.NotCapable) return reportFailure(error, USAGE_HINT, rerun);
       const detail = error instanceof Deno.errors.NotFound ? "no such file" : String(error);
       return reportFailure(new Error(`Cannot read the CA file "${caFile}": ${detail}`), USAGE_HINT);
     }
   }
-  if (load) return await runLoadMode(load, options.message, json);
+  if (load) return await runLoadMode(load, options.message, json, rerun);
   // Stream the reply to stdout as it arrives; whatever arrived before a
   // failure has been written by the time the error is reported.
   let lastByte: number | undefined;
@@ -367,7 +386,7 @@ export async function main(args: string[]): Promise<number> {
     return EXIT_OK;
   } catch (error) {
     await endLine();
-    return reportFailure(error, USAGE_HINT);
+    return reportFailure(error, USAGE_HINT, rerun);
   }
 }
 

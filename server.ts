@@ -52,6 +52,7 @@ import {
 } from "./lib/_cli.ts";
 import { serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
+import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 
@@ -126,6 +127,8 @@ export interface ServerArgs {
   workers: number;
   json: boolean;
   quiet: boolean;
+  /** The arguments as typed, less a `--` a task passed on. */
+  args: string[];
 }
 
 /**
@@ -134,7 +137,7 @@ export interface ServerArgs {
  * no socket, so the docs test checks every documented command with it.
  */
 export function parseServerArgs(args: string[]): ServerArgs | "help" | "version" {
-  const { values } = parseFlags(
+  const { values, args: typed } = parseFlags(
     args,
     {
       host: { type: "string" },
@@ -249,6 +252,7 @@ export function parseServerArgs(args: string[]): ServerArgs | "help" | "version"
     workers,
     json: values.json === true,
     quiet: values.quiet === true,
+    args: typed,
   };
 }
 
@@ -321,7 +325,23 @@ export async function main(args: string[]): Promise<number> {
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;
-  const { options, tlsFiles, workers, json, quiet } = parsed;
+  const { options, tlsFiles, workers, json, quiet, args: typed } = parsed;
+  const { hostname = "0.0.0.0", port = 8080, path } = options;
+  const rerun = () =>
+    rerunCommand(
+      import.meta.url,
+      serverGrants({ hostname, port, path, tlsFiles, workers }),
+      typed,
+    );
+  // Asked before listening so that the answer is the whole command to run.
+  if (path === undefined && !(await netGranted(hostname, port))) {
+    const target = formatAddress({ hostname, port });
+    return reportFailure(
+      new Deno.errors.NotCapable(`Requires net access to "${target}"`),
+      "",
+      rerun,
+    );
+  }
   if (tlsFiles) {
     try {
       options.tls = {
@@ -329,7 +349,7 @@ export async function main(args: string[]): Promise<number> {
         key: await readPem(tlsFiles.key, "key"),
       };
     } catch (error) {
-      return reportFailure(error, USAGE_HINT);
+      return reportFailure(error, USAGE_HINT, rerun);
     }
   }
   const log = createLogger(json, quiet);
@@ -345,7 +365,7 @@ export async function main(args: string[]): Promise<number> {
       : startServer(options, log, quiet);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
-      return reportFailure(error, USAGE_HINT);
+      return reportFailure(error, USAGE_HINT, rerun);
     }
     const address = options.path !== undefined ? `unix:${options.path}` : formatAddress({
       hostname: options.hostname ?? "0.0.0.0",

@@ -31,6 +31,8 @@ export interface FlagSpec {
 export interface ParsedFlags {
   values: Record<string, string | string[] | boolean | undefined>;
   positionals: string[];
+  /** The arguments without the `--` a task passed on: what to show in a command. */
+  args: string[];
 }
 
 /**
@@ -103,7 +105,7 @@ export function parseFlags(
       values[name] = value;
     }
   }
-  return { values, positionals };
+  return { values, positionals, args };
 }
 
 /** Parses a port number; `min` is 0 where "any free port" makes sense. */
@@ -179,9 +181,11 @@ export function printError(message: string, hint?: string): void {
 
 /**
  * Maps an error that ended a command to a one-line message and an exit code.
- * Never shows a stack trace: the message is what the user can act on.
+ * Never shows a stack trace: the message is what the user can act on. A
+ * missing permission names the whole command that would work, from
+ * `rerun`, when the script can say what that is.
  */
-export function reportFailure(error: unknown, usage: string): number {
+export function reportFailure(error: unknown, usage: string, rerun?: () => string): number {
   if (error instanceof UsageError) {
     printError(error.message, usage);
     return EXIT_USAGE;
@@ -190,11 +194,13 @@ export function reportFailure(error: unknown, usage: string): number {
     // Deno says: Requires net access to "0.0.0.0:9999", run again with the --allow-net flag
     const [, kind, target] = error.message.match(/Requires (\w+) access to "([^"]+)"/) ?? [];
     const what = kind === "net" ? "Network" : kind ? kind[0].toUpperCase() + kind.slice(1) : "";
-    printError(
-      target
-        ? `${what} access to "${target}" is not allowed: run with --allow-${kind}=${target}`
-        : error.message,
-    );
+    const problem = target ? `${what} access to "${target}" is not allowed` : error.message;
+    const fix = rerun
+      ? `; this works: ${rerun()}`
+      : target
+      ? `: run with --allow-${kind}=${target}`
+      : "";
+    printError(problem + fix);
     return EXIT_FAILURE;
   }
   const message = error instanceof Error ? error.message : String(error);
