@@ -43,12 +43,16 @@ const USAGE_HINT = "Usage: deno task client [flags] [MESSAGE]; --help lists them
 function printUsage(): void {
   console.log(`TCP client ${denoJson.version}: the networking lab's client, production grade
 
-Usage: deno task client [-- flags] [MESSAGE]
+Usage: deno task client [flags] [MESSAGE]
        deno run --allow-net=HOST:PORT client.ts [flags] [MESSAGE]
 
 The message is MESSAGE, or --message, or standard input when it is piped, or
 "Hai from client". After sending, the client half-closes and reads the reply
 until the server closes; the reply goes to stdout unchanged.
+
+The client and load tasks may reach any port of 127.0.0.1, [::1] and
+localhost; for another host the client prints the deno run command that works.
+A -- before the flags (the npm habit) is ignored; any later -- ends the flags.
 
   --host HOST              server name or address (default 127.0.0.1)
   -p, --port PORT          server port (default 8080)
@@ -89,11 +93,12 @@ Load mode (any of these turns it on): loop connect, send, read to EOF, close
 
 Examples:
   deno task client
-  deno task client -- "hello there"
+  deno task client "hello there"
+  deno task client --port 9000 -- -x      (sends "-x")
   printf 'line\\n' | deno task client
   deno run --allow-net=[::1]:9000 client.ts --host ::1 --port 9000 --json
-  deno task client -- --connections 64 --duration 5s
-  deno task load -- --port 9000 --duration 5s
+  deno task client --connections 64 --duration 5s
+  deno task load --port 9000 --duration 5s
 
 Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
 }

@@ -59,8 +59,12 @@ const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 function printUsage(): void {
   console.log(`TCP server ${denoJson.version}: the networking lab's server, production grade
 
-Usage: deno task server [-- flags]
+Usage: deno task server [flags]
        deno run --allow-net=HOST:PORT server.ts [flags]
+
+The task may listen on any port of 0.0.0.0, 127.0.0.1, [::] and [::1]; for
+another address it prints the deno run command that works. A -- before the
+flags (the npm habit) is ignored.
 
 Listening:
   --host HOST            address to listen on (default 0.0.0.0; 127.0.0.1 for this
@@ -110,9 +114,9 @@ Output:
 
 Examples:
   deno task server
-  deno task server -- --port 9000        (widen the task's --allow-net to 0.0.0.0:9000)
+  deno task server --port 9000
   deno run --allow-net=127.0.0.1:0 server.ts --host 127.0.0.1 --port 0 --echo --framing eof
-  deno task server -- --allow 127.0.0.0/8,::1 --deny 127.0.0.2
+  deno task server --allow 127.0.0.0/8,::1 --deny 127.0.0.2
 
 Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
 }

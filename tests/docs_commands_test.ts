@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import readme from "../README.md" with { type: "text" };
 import { main as clientMain, parseClientArgs } from "../client.ts";
 import { main as serverMain, parseServerArgs } from "../server.ts";
-import { serve } from "../lib/mod.ts";
+import { DEFAULT_MESSAGE, serve } from "../lib/mod.ts";
 import { runDeno, startListening } from "./_commands.ts";
 import {
   type DocCommand,
@@ -189,6 +189,8 @@ async function runCommand(command: DocCommand, run: ScriptRun) {
   const port = freePort();
   const parsed = parserOf[run.script]([...run.taskArgs, ...run.userArgs]) as {
     load?: { keepAlive?: boolean };
+    options: { message?: unknown };
+    json?: boolean;
   };
   const words = rewrite(command, run, port, parsed.load !== undefined);
   if (run.script === "server.ts") {
@@ -197,16 +199,31 @@ async function runCommand(command: DocCommand, run: ScriptRun) {
     return;
   }
   const keepAlive = parsed.load?.keepAlive === true;
+  // A single exchange gets its message echoed, so the bytes that went over
+  // the wire show where the message landed; a load run gets the lab's reply.
+  const echo = parsed.load === undefined;
   await using server = serve({
     hostname: "::",
     port,
     framing: keepAlive ? "line" : "chunk",
     keepAlive,
+    echo,
   });
   const { code, stdout, stderr } = await runDeno(words, command.stdin);
-  assert.equal(code, 0, `deno ${words.join(" ")}\n${stderr}`);
-  assert.notEqual(stdout, "", `deno ${words.join(" ")}: no reply`);
-  assert.ok(server.stats.connections > 0);
+  const shown = `deno ${words.join(" ")}`;
+  assert.equal(code, 0, `${shown}\n${stderr}`);
+  assert.ok(server.stats.connections > 0, shown);
+  if (!echo) {
+    // The load report: as JSON, or the readable one with its cycle count.
+    const cycles = parsed.json ? JSON.parse(stdout).cycles : stdout.match(/cycles +([\d,]+)/)?.[1];
+    return assert.ok(cycles, `${shown}\n${stdout}${stderr}`);
+  }
+  const sent = typeof parsed.options.message === "string"
+    ? parsed.options.message
+    : command.stdin
+    ? new TextDecoder().decode(command.stdin)
+    : DEFAULT_MESSAGE;
+  assert.equal(parsed.json ? JSON.parse(stdout).reply : stdout, sent, shown);
 }
 
 for (const command of commands) {
