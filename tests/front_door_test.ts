@@ -7,6 +7,14 @@ import { runDeno, splitWords, startListening } from "./_commands.ts";
 import { canSpawn, decoder, runScript, startServer } from "./_helpers.ts";
 
 const ignore = !canSpawn;
+// Said once for the whole run (each test file loads on its own), so the
+// ignored tests of a plain `deno test --allow-net` have their reason in sight.
+if (ignore) {
+  console.error(
+    "note: tests that start processes (deno, nc, python3, openssl) are ignored without " +
+      "--allow-run, and the epoll engine's without --allow-ffi: `deno task test` grants both",
+  );
+}
 
 function client(args: string[]): ClientArgs {
   const parsed = parseClientArgs(args);
