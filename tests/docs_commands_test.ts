@@ -218,10 +218,16 @@ async function runCommand(command: DocCommand, run: ScriptRun) {
     const cycles = parsed.json ? JSON.parse(stdout).cycles : stdout.match(/cycles +([\d,]+)/)?.[1];
     return assert.ok(cycles, `${shown}\n${stdout}${stderr}`);
   }
+  // Without a message or piped input the lab's message goes, unless the
+  // session is interactive: then only what is typed (here: nothing) does.
+  const interactive = read(run.userArgs, flagsOf[run.script], command.source).flags
+    .some(({ flag }) => flag.name === "interactive");
   const sent = typeof parsed.options.message === "string"
     ? parsed.options.message
     : command.stdin
     ? new TextDecoder().decode(command.stdin)
+    : interactive
+    ? ""
     : DEFAULT_MESSAGE;
   assert.equal(parsed.json ? JSON.parse(stdout).reply : stdout, sent, shown);
 }
