@@ -36,9 +36,12 @@ import {
   parseSize,
   reportFailure,
   UsageError,
+  withoutTaskDashes,
 } from "./lib/_cli.ts";
 
 const USAGE_HINT = "Usage: deno task client [flags] [MESSAGE]; --help lists them";
+/** The flag the load task ends in: a `--` after it is the user's first. */
+const TASK_FLAG = { name: "--load", words: 1 } as const;
 
 function printUsage(): void {
   console.log(`TCP client ${denoJson.version}: the networking lab's client, production grade
@@ -129,15 +132,12 @@ async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
 
 /** A client command line, parsed. */
 export interface ClientArgs {
-  /** What `sendMessage` is given (without `output`). */
   options: SendMessageOptions;
   /** A PEM file of certificate authorities to trust as well, for TLS. */
   caFile?: string;
   /** Present in load mode. */
   load?: LoadOptions;
   json: boolean;
-  /** The arguments as typed, less a `--` a task passed on. */
-  args: string[];
 }
 
 /**
@@ -146,32 +146,28 @@ export interface ClientArgs {
  * becomes a message read only when it is sent.
  */
 export function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
-  const { values, positionals, args: typed } = parseFlags(
-    args,
-    {
-      host: { type: "string" },
-      unix: { type: "string" },
-      tls: { type: "boolean" },
-      ca: { type: "string" },
-      port: { type: "string", short: "p" },
-      message: { type: "string", short: "m" },
-      "connect-timeout": { type: "string" },
-      timeout: { type: "string" },
-      "max-reply": { type: "string" },
-      "no-half-close": { type: "boolean" },
-      connections: { type: "string", short: "c" },
-      duration: { type: "string", short: "d" },
-      count: { type: "string", short: "n" },
-      "keep-alive": { type: "boolean" },
-      load: { type: "boolean" },
-      engine: { type: "string" },
-      json: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-      version: { type: "boolean", short: "V" },
-    },
-    true,
-    "load",
-  );
+  args = withoutTaskDashes(args, TASK_FLAG);
+  const { values, positionals } = parseFlags(args, {
+    host: { type: "string" },
+    unix: { type: "string" },
+    tls: { type: "boolean" },
+    ca: { type: "string" },
+    port: { type: "string", short: "p" },
+    message: { type: "string", short: "m" },
+    "connect-timeout": { type: "string" },
+    timeout: { type: "string" },
+    "max-reply": { type: "string" },
+    "no-half-close": { type: "boolean" },
+    connections: { type: "string", short: "c" },
+    duration: { type: "string", short: "d" },
+    count: { type: "string", short: "n" },
+    "keep-alive": { type: "boolean" },
+    load: { type: "boolean" },
+    engine: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "V" },
+  }, true);
   if (values.help) return "help";
   if (values.version) return "version";
   const text = (name: string) => values[name] as string | undefined;
@@ -214,7 +210,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   }
   const loadFlags = ["connections", "duration", "count", "keep-alive", "load", "engine"];
   if (!loadFlags.some((name) => values[name] !== undefined)) {
-    return { options, caFile: text("ca"), json: values.json === true, args: typed };
+    return { options, caFile: text("ca"), json: values.json === true };
   }
   for (const name of ["max-reply", "connect-timeout", "unix", "tls", "ca"]) {
     if (values[name] !== undefined) {
@@ -242,7 +238,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
     }
     load.engine = engine;
   }
-  return { options, load, json: values.json === true, args: typed };
+  return { options, load, json: values.json === true };
 }
 
 /** Writes the result as one JSON object; the reply as text, and as base64 when not UTF-8. */
@@ -334,7 +330,8 @@ export async function main(args: string[]): Promise<number> {
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;
-  const { options, caFile, load, json, args: typed } = parsed;
+  const { options, caFile, load, json } = parsed;
+  const typed = withoutTaskDashes(args, TASK_FLAG);
   const { hostname = "127.0.0.1", port = 8080, path } = options;
   // The epoll engine needs FFI; keep it in the command where it would run now.
   const ffi = load !== undefined && load.engine !== "portable" &&

@@ -49,12 +49,15 @@ import {
   parseSize,
   reportFailure,
   UsageError,
+  withoutTaskDashes,
 } from "./lib/_cli.ts";
 import { serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
+/** The flag the server:workers task ends in: a `--` after it is the user's first. */
+const TASK_FLAG = { name: "--workers", words: 2 } as const;
 
 function printUsage(): void {
   console.log(`TCP server ${denoJson.version}: the networking lab's server, production grade
@@ -121,55 +124,48 @@ Examples:
 Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
 }
 
-/** A server command line, parsed. */
-export interface ServerArgs {
-  /** What `serve` is given; TLS files are read later, so parsing touches no file. */
-  options: ServeOptions;
-  /** The PEM files of `--cert` and `--key`. */
-  tlsFiles?: { cert: string; key: string };
-  /** Accept loops, from `--workers`. */
-  workers: number;
-  json: boolean;
-  quiet: boolean;
-  /** The arguments as typed, less a `--` a task passed on. */
-  args: string[];
-}
-
 /**
  * Parses the command line into options for `serve`, or `"help"` /
  * `"version"`; throws `UsageError` for a wrong one. Reads no file and opens
  * no socket, so the docs test checks every documented command with it.
  */
-export function parseServerArgs(args: string[]): ServerArgs | "help" | "version" {
-  const { values, args: typed } = parseFlags(
-    args,
-    {
-      host: { type: "string" },
-      unix: { type: "string" },
-      cert: { type: "string" },
-      "proxy-protocol": { type: "boolean" },
-      workers: { type: "string" },
-      key: { type: "string" },
-      port: { type: "string", short: "p" },
-      backlog: { type: "string" },
-      framing: { type: "string" },
-      reply: { type: "string" },
-      echo: { type: "boolean" },
-      "keep-alive": { type: "boolean" },
-      "max-message": { type: "string" },
-      "idle-timeout": { type: "string" },
-      "max-connections": { type: "string" },
-      "drain-timeout": { type: "string" },
-      allow: { type: "string", multiple: true },
-      deny: { type: "string", multiple: true },
-      json: { type: "boolean" },
-      quiet: { type: "boolean", short: "q" },
-      help: { type: "boolean", short: "h" },
-      version: { type: "boolean", short: "V" },
-    },
-    false,
-    "workers",
-  );
+export function parseServerArgs(
+  args: string[],
+):
+  | {
+    options: ServeOptions;
+    tlsFiles?: { cert: string; key: string };
+    workers: number;
+    json: boolean;
+    quiet: boolean;
+  }
+  | "help"
+  | "version" {
+  args = withoutTaskDashes(args, TASK_FLAG);
+  const { values } = parseFlags(args, {
+    host: { type: "string" },
+    unix: { type: "string" },
+    cert: { type: "string" },
+    "proxy-protocol": { type: "boolean" },
+    workers: { type: "string" },
+    key: { type: "string" },
+    port: { type: "string", short: "p" },
+    backlog: { type: "string" },
+    framing: { type: "string" },
+    reply: { type: "string" },
+    echo: { type: "boolean" },
+    "keep-alive": { type: "boolean" },
+    "max-message": { type: "string" },
+    "idle-timeout": { type: "string" },
+    "max-connections": { type: "string" },
+    "drain-timeout": { type: "string" },
+    allow: { type: "string", multiple: true },
+    deny: { type: "string", multiple: true },
+    json: { type: "boolean" },
+    quiet: { type: "boolean", short: "q" },
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean", short: "V" },
+  }, false);
   if (values.help) return "help";
   if (values.version) return "version";
   const text = (name: string) => values[name] as string | undefined;
@@ -256,9 +252,11 @@ export function parseServerArgs(args: string[]): ServerArgs | "help" | "version"
     workers,
     json: values.json === true,
     quiet: values.quiet === true,
-    args: typed,
   };
 }
+
+/** A server command line, parsed. */
+export type ServerArgs = Exclude<ReturnType<typeof parseServerArgs>, "help" | "version">;
 
 /**
  * Chooses how events reach the terminal. Colour only on a terminal (Deno
@@ -329,7 +327,8 @@ export async function main(args: string[]): Promise<number> {
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;
-  const { options, tlsFiles, workers, json, quiet, args: typed } = parsed;
+  const { options, tlsFiles, workers, json, quiet } = parsed;
+  const typed = withoutTaskDashes(args, TASK_FLAG);
   const { hostname = "0.0.0.0", port = 8080, path } = options;
   const rerun = () =>
     rerunCommand(

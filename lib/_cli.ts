@@ -31,20 +31,11 @@ export interface FlagSpec {
 export interface ParsedFlags {
   values: Record<string, string | string[] | boolean | undefined>;
   positionals: string[];
-  /** The arguments without the `--` a task passed on: what to show in a command. */
-  args: string[];
 }
 
 /**
  * Parses `args` strictly: `--name value`, `--name=value`, `-n value`,
  * boolean `--name`, and `--` before arguments that start with a dash.
- *
- * A `--` that comes first is dropped: `deno task server -- --port 9000` is
- * the npm habit, and Deno hands that `--` on to the script. So is one right
- * after `taskFlag` (and its value) when that flag comes first: a task that
- * ends in a flag of its own (`client.ts --load`, `server.ts --workers 2`)
- * puts the user's `--` second. Only that one goes, so `client.ts -- -- -x`
- * and `client.ts --port 9000 -- -x` still send `-x` as the message.
  *
  * Written here rather than taken from `node:util`'s `parseArgs`, which has
  * the same rules but loads Node's compatibility layer: a fifth of a client
@@ -56,13 +47,7 @@ export function parseFlags(
   args: string[],
   specs: Record<string, FlagSpec>,
   allowPositionals: boolean,
-  taskFlag?: string,
 ): ParsedFlags {
-  const taskSpec = taskFlag === undefined ? undefined : specs[taskFlag];
-  const taskArgs = taskSpec && args[0] === `--${taskFlag}`
-    ? (taskSpec.type === "string" ? 2 : 1)
-    : 0;
-  if (args[taskArgs] === "--") args = [...args.slice(0, taskArgs), ...args.slice(taskArgs + 1)];
   const values: ParsedFlags["values"] = {};
   const positionals: string[] = [];
   const byShort = new Map(
@@ -105,7 +90,23 @@ export function parseFlags(
       values[name] = value;
     }
   }
-  return { values, positionals, args };
+  return { values, positionals };
+}
+
+/**
+ * The arguments without the `--` that `deno task X -- flags` passes on: the
+ * npm habit, which Deno hands to the script as it is. That is a `--` that
+ * comes first, or right after the task's own flag when the task's command
+ * ends in one (`client.ts --load`, `server.ts --workers 2`: `words` counts
+ * the flag and its value). Only that one goes, so `client.ts -- -- -x` and
+ * `client.ts --port 9000 -- -x` still send `-x` as the message.
+ */
+export function withoutTaskDashes(
+  args: string[],
+  taskFlag?: { name: string; words: 1 | 2 },
+): string[] {
+  const skip = taskFlag && args[0] === taskFlag.name ? taskFlag.words : 0;
+  return args[skip] === "--" ? [...args.slice(0, skip), ...args.slice(skip + 1)] : args;
 }
 
 /** Parses a port number; `min` is 0 where "any free port" makes sense. */
