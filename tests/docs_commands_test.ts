@@ -5,6 +5,8 @@
 // covered without touching this file.
 import assert from "node:assert/strict";
 import readme from "../README.md" with { type: "text" };
+import serverSource from "../server.ts" with { type: "text" };
+import clientSource from "../client.ts" with { type: "text" };
 import { main as clientMain, parseClientArgs } from "../client.ts";
 import { main as serverMain, parseServerArgs } from "../server.ts";
 import { DEFAULT_MESSAGE, serve } from "../lib/mod.ts";
@@ -40,10 +42,18 @@ const flagsOf = {
 };
 const parserOf = { "server.ts": parseServerArgs, "client.ts": parseClientArgs };
 
+/** The first doc comment of a script, which `deno doc` shows: its sh blocks are docs too. */
+function moduleDoc(source: string): string {
+  const comment = source.match(/\/\*\*([\s\S]*?)\*\//)?.[1] ?? "";
+  return comment.split("\n").map((line) => line.replace(/^\s*\* ?/, "")).join("\n");
+}
+
 const commands: DocCommand[] = [
   ...markdownCommands(readme, "README.md"),
   ...helpCommands(help["server.ts"], "server.ts --help"),
   ...helpCommands(help["client.ts"], "client.ts --help"),
+  ...markdownCommands(moduleDoc(serverSource), "server.ts module doc"),
+  ...markdownCommands(moduleDoc(clientSource), "client.ts module doc"),
 ];
 
 /** The user's arguments read independently, by the rules README and --help document. */
