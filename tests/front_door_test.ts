@@ -72,8 +72,9 @@ Deno.test({
   name: "server.ts and client.ts as processes take a leading --",
   ignore,
   async fn() {
-    // startServer puts its own flags first, so the -- here is a later one:
-    // run the server as typed instead.
+    // startServer puts its own flags first, so a -- there would not lead:
+    // the server's leading -- is shown by the usage error below naming the
+    // port, and by the task tests.
     await using listening = await startServer([]);
     const port = String(listening.port);
     const reply = await runScript("client.ts", ["--", "--port", port, "hello there"]);
