@@ -23,6 +23,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { DEFAULT_MESSAGE, sendMessage, type SendMessageOptions } from "./lib/client.ts";
 import type { LoadOptions } from "./lib/load.ts";
 import { formatAddress, writeAll } from "./lib/_io.ts";
+import { clientGrants, netGranted, rerunCommand } from "./lib/_rerun.ts";
 import {
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
@@ -35,19 +36,26 @@ import {
   parseSize,
   reportFailure,
   UsageError,
+  withoutTaskDashes,
 } from "./lib/_cli.ts";
 
 const USAGE_HINT = "Usage: deno task client [flags] [MESSAGE]; --help lists them";
+/** The flag the load task ends in: a `--` after it is the user's first. */
+const TASK_FLAG = { name: "--load", words: 1 } as const;
 
 function printUsage(): void {
   console.log(`TCP client ${denoJson.version}: the networking lab's client, production grade
 
-Usage: deno task client [-- flags] [MESSAGE]
+Usage: deno task client [flags] [MESSAGE]
        deno run --allow-net=HOST:PORT client.ts [flags] [MESSAGE]
 
 The message is MESSAGE, or --message, or standard input when it is piped, or
 "Hai from client". After sending, the client half-closes and reads the reply
 until the server closes; the reply goes to stdout unchanged.
+
+The client and load tasks may reach any port of 127.0.0.1, [::1] and
+localhost; for another host the client prints the deno run command that works.
+A -- before the flags (the npm habit) is ignored; any later -- ends the flags.
 
   --host HOST              server name or address (default 127.0.0.1)
   -p, --port PORT          server port (default 8080)
@@ -88,11 +96,12 @@ Load mode (any of these turns it on): loop connect, send, read to EOF, close
 
 Examples:
   deno task client
-  deno task client -- "hello there"
+  deno task client "hello there"
+  deno task client --port 9000 -- -x      (sends "-x")
   printf 'line\\n' | deno task client
   deno run --allow-net=[::1]:9000 client.ts --host ::1 --port 9000 --json
-  deno task client -- --connections 64 --duration 5s
-  deno task load -- --port 9000 --duration 5s
+  deno task client --connections 64 --duration 5s
+  deno task load --port 9000 --duration 5s
 
 Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
 }
@@ -121,7 +130,8 @@ async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
   }
 }
 
-interface ClientArgs {
+/** A client command line, parsed. */
+export interface ClientArgs {
   options: SendMessageOptions;
   /** A PEM file of certificate authorities to trust as well, for TLS. */
   caFile?: string;
@@ -130,7 +140,13 @@ interface ClientArgs {
   json: boolean;
 }
 
-function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
+/**
+ * Parses the command line, or answers `"help"` / `"version"`; throws
+ * `UsageError` for a wrong one. Opens no socket; a piped standard input
+ * becomes a message read only when it is sent.
+ */
+export function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
+  args = withoutTaskDashes(args, TASK_FLAG);
   const { values, positionals } = parseFlags(args, {
     host: { type: "string" },
     unix: { type: "string" },
@@ -254,6 +270,7 @@ async function runLoadMode(
   load: LoadOptions,
   message: SendMessageOptions["message"],
   json: boolean,
+  rerun: () => string,
 ): Promise<number> {
   // Every cycle sends the same bytes, so a piped message is read whole first.
   let bytes: Uint8Array;
@@ -299,7 +316,7 @@ async function runLoadMode(
     console.log(json ? JSON.stringify(report) : formatLoadReport(report, target));
     return Object.keys(report.errors).length === 0 ? EXIT_OK : EXIT_FAILURE;
   } catch (error) {
-    return reportFailure(error, USAGE_HINT);
+    return reportFailure(error, USAGE_HINT, rerun);
   } finally {
     Deno.removeSignalListener("SIGINT", onInterrupt);
   }
@@ -314,16 +331,32 @@ export async function main(args: string[]): Promise<number> {
   });
   if (typeof parsed === "number") return parsed;
   const { options, caFile, load, json } = parsed;
+  const typed = withoutTaskDashes(args, TASK_FLAG);
+  const { hostname = "127.0.0.1", port = 8080, path } = options;
+  // The epoll engine needs FFI; keep it in the command where it would run now.
+  const ffi = load !== undefined && load.engine !== "portable" &&
+    (load.engine === "epoll" || Deno.permissions.querySync({ name: "ffi" }).state === "granted");
+  const rerun = () =>
+    rerunCommand(import.meta.url, clientGrants({ hostname, port, path, caFile, ffi }), typed);
+  // Asked before connecting so that the answer is the whole command to run.
+  if (path === undefined && !(await netGranted(hostname, port))) {
+    const target = formatAddress({ hostname, port });
+    return reportFailure(
+      new Deno.errors.NotCapable(`Requires net access to "${target}"`),
+      "",
+      rerun,
+    );
+  }
   if (caFile !== undefined) {
     try {
       options.tls = { caCerts: [await Deno.readTextFile(caFile)] };
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) return reportFailure(error, USAGE_HINT);
+      if (error instanceof Deno.errors.NotCapable) return reportFailure(error, USAGE_HINT, rerun);
       const detail = error instanceof Deno.errors.NotFound ? "no such file" : String(error);
       return reportFailure(new Error(`Cannot read the CA file "${caFile}": ${detail}`), USAGE_HINT);
     }
   }
-  if (load) return await runLoadMode(load, options.message, json);
+  if (load) return await runLoadMode(load, options.message, json, rerun);
   // Stream the reply to stdout as it arrives; whatever arrived before a
   // failure has been written by the time the error is reported.
   let lastByte: number | undefined;
@@ -355,7 +388,7 @@ export async function main(args: string[]): Promise<number> {
     return EXIT_OK;
   } catch (error) {
     await endLine();
-    return reportFailure(error, USAGE_HINT);
+    return reportFailure(error, USAGE_HINT, rerun);
   }
 }
 

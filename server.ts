@@ -49,17 +49,25 @@ import {
   parseSize,
   reportFailure,
   UsageError,
+  withoutTaskDashes,
 } from "./lib/_cli.ts";
 import { serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
+import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
+/** The flag the server:workers task ends in: a `--` after it is the user's first. */
+const TASK_FLAG = { name: "--workers", words: 2 } as const;
 
 function printUsage(): void {
   console.log(`TCP server ${denoJson.version}: the networking lab's server, production grade
 
-Usage: deno task server [-- flags]
+Usage: deno task server [flags]
        deno run --allow-net=HOST:PORT server.ts [flags]
+
+The task may listen on any port of 0.0.0.0, 127.0.0.1, [::] and [::1]; for
+another address it prints the deno run command that works. A -- before the
+flags (the npm habit) is ignored.
 
 Listening:
   --host HOST            address to listen on (default 0.0.0.0; 127.0.0.1 for this
@@ -109,15 +117,19 @@ Output:
 
 Examples:
   deno task server
-  deno task server -- --port 9000        (widen the task's --allow-net to 0.0.0.0:9000)
+  deno task server --port 9000
   deno run --allow-net=127.0.0.1:0 server.ts --host 127.0.0.1 --port 0 --echo --framing eof
-  deno task server -- --allow 127.0.0.0/8,::1 --deny 127.0.0.2
+  deno task server --allow 127.0.0.0/8,::1 --deny 127.0.0.2
 
 Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
 }
 
-/** Parses the command line into options for `serve`, or `"help"` / `"version"`. */
-function parseServerArgs(
+/**
+ * Parses the command line into options for `serve`, or `"help"` /
+ * `"version"`; throws `UsageError` for a wrong one. Reads no file and opens
+ * no socket, so the docs test checks every documented command with it.
+ */
+export function parseServerArgs(
   args: string[],
 ):
   | {
@@ -129,6 +141,7 @@ function parseServerArgs(
   }
   | "help"
   | "version" {
+  args = withoutTaskDashes(args, TASK_FLAG);
   const { values } = parseFlags(args, {
     host: { type: "string" },
     unix: { type: "string" },
@@ -242,6 +255,9 @@ function parseServerArgs(
   };
 }
 
+/** A server command line, parsed. */
+export type ServerArgs = Exclude<ReturnType<typeof parseServerArgs>, "help" | "version">;
+
 /**
  * Chooses how events reach the terminal. Colour only on a terminal (Deno
  * drops `%c` styles under NO_COLOR). Otherwise lines are gathered and written
@@ -312,6 +328,23 @@ export async function main(args: string[]): Promise<number> {
   });
   if (typeof parsed === "number") return parsed;
   const { options, tlsFiles, workers, json, quiet } = parsed;
+  const typed = withoutTaskDashes(args, TASK_FLAG);
+  const { hostname = "0.0.0.0", port = 8080, path } = options;
+  const rerun = () =>
+    rerunCommand(
+      import.meta.url,
+      serverGrants({ hostname, port, path, tlsFiles, workers }),
+      typed,
+    );
+  // Asked before listening so that the answer is the whole command to run.
+  if (path === undefined && !(await netGranted(hostname, port))) {
+    const target = formatAddress({ hostname, port });
+    return reportFailure(
+      new Deno.errors.NotCapable(`Requires net access to "${target}"`),
+      "",
+      rerun,
+    );
+  }
   if (tlsFiles) {
     try {
       options.tls = {
@@ -319,7 +352,7 @@ export async function main(args: string[]): Promise<number> {
         key: await readPem(tlsFiles.key, "key"),
       };
     } catch (error) {
-      return reportFailure(error, USAGE_HINT);
+      return reportFailure(error, USAGE_HINT, rerun);
     }
   }
   const log = createLogger(json, quiet);
@@ -335,7 +368,7 @@ export async function main(args: string[]): Promise<number> {
       : startServer(options, log, quiet);
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
-      return reportFailure(error, USAGE_HINT);
+      return reportFailure(error, USAGE_HINT, rerun);
     }
     const address = options.path !== undefined ? `unix:${options.path}` : formatAddress({
       hostname: options.hostname ?? "0.0.0.0",

@@ -93,6 +93,22 @@ export function parseFlags(
   return { values, positionals };
 }
 
+/**
+ * The arguments without the `--` that `deno task X -- flags` passes on: the
+ * npm habit, which Deno hands to the script as it is. That is a `--` that
+ * comes first, or right after the task's own flag when the task's command
+ * ends in one (`client.ts --load`, `server.ts --workers 2`: `words` counts
+ * the flag and its value). Only that one goes, so `client.ts -- -- -x` and
+ * `client.ts --port 9000 -- -x` still send `-x` as the message.
+ */
+export function withoutTaskDashes(
+  args: string[],
+  taskFlag?: { name: string; words: 1 | 2 },
+): string[] {
+  const skip = taskFlag && args[0] === taskFlag.name ? taskFlag.words : 0;
+  return args[skip] === "--" ? [...args.slice(0, skip), ...args.slice(skip + 1)] : args;
+}
+
 /** Parses a port number; `min` is 0 where "any free port" makes sense. */
 export function parsePort(text: string, min: 0 | 1): number {
   const port = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -166,9 +182,11 @@ export function printError(message: string, hint?: string): void {
 
 /**
  * Maps an error that ended a command to a one-line message and an exit code.
- * Never shows a stack trace: the message is what the user can act on.
+ * Never shows a stack trace: the message is what the user can act on. A
+ * missing permission names the whole command that would work, from
+ * `rerun`, when the script can say what that is.
  */
-export function reportFailure(error: unknown, usage: string): number {
+export function reportFailure(error: unknown, usage: string, rerun?: () => string): number {
   if (error instanceof UsageError) {
     printError(error.message, usage);
     return EXIT_USAGE;
@@ -177,11 +195,13 @@ export function reportFailure(error: unknown, usage: string): number {
     // Deno says: Requires net access to "0.0.0.0:9999", run again with the --allow-net flag
     const [, kind, target] = error.message.match(/Requires (\w+) access to "([^"]+)"/) ?? [];
     const what = kind === "net" ? "Network" : kind ? kind[0].toUpperCase() + kind.slice(1) : "";
-    printError(
-      target
-        ? `${what} access to "${target}" is not allowed: run with --allow-${kind}=${target}`
-        : error.message,
-    );
+    const problem = target ? `${what} access to "${target}" is not allowed` : error.message;
+    const fix = rerun
+      ? `; this works: ${rerun()}`
+      : target
+      ? `: run with --allow-${kind}=${target}`
+      : "";
+    printError(problem + fix);
     return EXIT_FAILURE;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -229,9 +229,10 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
   }
   const useEpoll = engine !== "portable" && epollProblem === undefined;
   // Checked here, not left to the cycles: each would fail alike, and the
-  // epoll engine would not ask Deno at all.
+  // epoll engine would not ask Deno at all. Queried, not requested: a prompt
+  // in the middle of a run (or of a test on a terminal) would hang it.
   const target = formatAddress({ hostname, port });
-  if (Deno.permissions.requestSync({ name: "net", host: target }).state !== "granted") {
+  if (Deno.permissions.querySync({ name: "net", host: target }).state !== "granted") {
     throw new Deno.errors.NotCapable(
       `Requires net access to "${target}", run again with the --allow-net flag`,
     );

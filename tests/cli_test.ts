@@ -140,7 +140,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a missing permission names the --allow-net flag to add",
+  name: "a missing permission names the command to run, with the --allow-net flag to add",
   ignore,
   async fn() {
     const server = await runScript("server.ts", ["--host", "127.0.0.1", "--port", "0"], {
@@ -149,13 +149,16 @@ Deno.test({
     assert.equal(server.code, 1);
     assertOneLineError(
       server.stderr,
-      /Network access to "127\.0\.0\.1:0" is not allowed: run with --allow-net=127\.0\.0\.1:0$/,
+      /^error: Network access to "127\.0\.0\.1:0" is not allowed; this works: deno run --allow-net=127\.0\.0\.1:0 (\S*\/)?server\.ts --host 127\.0\.0\.1 --port 0$/,
     );
     const client = await runScript("client.ts", ["--port", "9"], {
       permissions: ["--allow-net=127.0.0.1:8080"],
     });
     assert.equal(client.code, 1);
-    assertOneLineError(client.stderr, /run with --allow-net=127\.0\.0\.1:9$/);
+    assertOneLineError(
+      client.stderr,
+      /this works: deno run --allow-net=127\.0\.0\.1:9 (\S*\/)?client\.ts --port 9$/,
+    );
   },
 });
 

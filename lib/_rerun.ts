@@ -1,0 +1,96 @@
+/**
+ * The command that would work when a permission is missing. The tasks grant
+ * loopback only; a user who points the client elsewhere should get a line to
+ * copy, not a list of flags to look up.
+ *
+ * @module
+ */
+
+import { formatAddress } from "./_io.ts";
+
+/** Quotes one argument for a POSIX shell, only when it needs quoting. */
+export function shellQuote(arg: string): string {
+  // Brackets stay quoted: a shell may expand [::1] as a pattern.
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * How to name the script in a command: relative to the working directory
+ * when it lies inside it (`client.ts`), else its absolute path or URL.
+ */
+export function scriptName(url: string | URL): string {
+  const script = new URL(url);
+  if (script.protocol !== "file:") return script.href;
+  const path = decodeURIComponent(script.pathname);
+  // Deno.cwd() needs no permission; a deleted working directory throws.
+  let cwd: string | undefined;
+  try {
+    cwd = Deno.cwd();
+  } catch { /* fall back to the absolute path */ }
+  if (cwd !== undefined && path.startsWith(cwd.replace(/\/?$/, "/"))) {
+    return path.slice(cwd.replace(/\/?$/, "/").length);
+  }
+  return path;
+}
+
+/** `deno run PERMISSIONS SCRIPT ARGS`, quoted for a shell. */
+export function rerunCommand(script: string | URL, permissions: string[], args: string[]): string {
+  return ["deno", "run", ...permissions, scriptName(script), ...args].map(shellQuote).join(" ");
+}
+
+/** The `--allow-net` grant for a host and port; `localhost` may resolve to either loopback. */
+export function netGrant(hostname: string, port: number): string {
+  const hosts = hostname === "localhost" ? ["localhost", "127.0.0.1", "::1"] : [hostname];
+  return `--allow-net=${hosts.map((host) => formatAddress({ hostname: host, port })).join(",")}`;
+}
+
+/**
+ * Whether this process may reach (or listen on) `hostname:port`, asked
+ * before any socket is opened, without prompting.
+ */
+export async function netGranted(hostname: string, port: number): Promise<boolean> {
+  const host = formatAddress({ hostname, port });
+  return (await Deno.permissions.query({ name: "net", host })).state === "granted";
+}
+
+/** The permissions a server command line needs: where it listens, and the files it reads. */
+export function serverGrants(
+  { hostname = "0.0.0.0", port = 8080, path, tlsFiles, workers = 1 }: {
+    hostname?: string;
+    port?: number;
+    path?: string;
+    tlsFiles?: { cert: string; key: string };
+    workers?: number;
+  },
+): string[] {
+  const reads = tlsFiles ? [tlsFiles.cert, tlsFiles.key] : [];
+  // A worker loads its modules afresh from lib/.
+  if (workers > 1) reads.push(scriptName(new URL(".", import.meta.url)).replace(/\/$/, ""));
+  return [
+    ...(workers > 1 ? ["--unstable-net"] : []),
+    ...(path === undefined ? [netGrant(hostname, port)] : unixGrants(path)),
+    ...(reads.length > 0 ? [`--allow-read=${reads.join(",")}`] : []),
+  ];
+}
+
+/** The permissions a client command line needs: its target, its CA file, FFI for epoll. */
+export function clientGrants(
+  { hostname = "127.0.0.1", port = 8080, path, caFile, ffi = false }: {
+    hostname?: string;
+    port?: number;
+    path?: string;
+    caFile?: string;
+    ffi?: boolean;
+  },
+): string[] {
+  return [
+    ...(path === undefined ? [netGrant(hostname, port)] : unixGrants(path)),
+    ...(caFile === undefined ? [] : [`--allow-read=${caFile}`]),
+    ...(ffi ? ["--allow-ffi"] : []),
+  ];
+}
+
+function unixGrants(path: string): string[] {
+  return [`--allow-read=${path}`, `--allow-write=${path}`, `--allow-net=unix:${path}`];
+}
