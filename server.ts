@@ -55,6 +55,11 @@ import { formatAddress } from "./lib/_io.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 
+/** The signals that drain and stop the server; a second one stops it at once. */
+const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
 function printUsage(): void {
   console.log(`TCP server ${denoJson.version}: the networking lab's server, production grade
 
@@ -326,7 +331,25 @@ export async function main(args: string[]): Promise<number> {
   // The readable log prints two lines an exchange: the server need not build
   // the events it would skip. JSON logs every event.
   if (!json) options.events = READABLE_EVENT_TYPES;
-  let running: { shutdown(): void; finished: Promise<ServerStats | undefined> };
+  // The handlers go in before the server prints `Listening on`: a signal
+  // that follows that line at once must drain, not kill, the process. One
+  // that comes while it starts stops it as soon as it listens. SIGHUP (the
+  // terminal closed) drains like SIGTERM.
+  let running: { shutdown(): void; finished: Promise<ServerStats | undefined> } | undefined;
+  let stopping = false;
+  const onSignal = () => {
+    // A second signal: stop now.
+    if (stopping) {
+      log.flush();
+      Deno.exit(EXIT_INTERRUPTED);
+    }
+    stopping = true;
+    running?.shutdown();
+  };
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
+  const removeSignalListeners = () => {
+    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, onSignal);
+  };
   try {
     // A socket file left by a server that died is replaced; a live one is not.
     if (options.path !== undefined) await clearStaleSocket(options.path);
@@ -334,6 +357,7 @@ export async function main(args: string[]): Promise<number> {
       ? await startWorkers(options, workers, log, quiet)
       : startServer(options, log, quiet);
   } catch (error) {
+    removeSignalListeners();
     if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
       return reportFailure(error, USAGE_HINT);
     }
@@ -348,22 +372,10 @@ export async function main(args: string[]): Promise<number> {
       : error.message.charAt(0).toLowerCase() + error.message.slice(1);
     return reportFailure(new Error(`Cannot listen on "${address}": ${detail}`), USAGE_HINT);
   }
-  // First signal: drain and stop. A second one: stop now.
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) {
-      log.flush();
-      Deno.exit(EXIT_INTERRUPTED);
-    }
-    stopping = true;
-    running.shutdown();
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  if (stopping) running.shutdown();
   const summary = await running.finished;
   if (summary) log({ type: "summary", time: Date.now(), ...summary });
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  removeSignalListeners();
   return EXIT_OK;
 }
 
