@@ -410,6 +410,7 @@ export class Connection {
       data: this.#forObserver(data),
       bytes,
       end,
+      sequence: this.messages,
     });
   }
 

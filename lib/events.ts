@@ -109,6 +109,11 @@ export interface MessageEvent extends ConnectionEventBase {
   bytes: number;
   /** How the message ended. */
   end: MessageEnd;
+  /**
+   * The message's number on its connection: 1, then 2, 3… with keep-alive.
+   * The server always sets it; an event without it counts as the first.
+   */
+  sequence?: number;
 }
 
 /** A reply was sent. */

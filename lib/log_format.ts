@@ -136,6 +136,7 @@ export const READABLE_EVENT_TYPES: readonly ServerEvent["type"][] = SERVER_EVENT
  *   data: new TextEncoder().encode("Hai from client"),
  *   bytes: 15,
  *   end: "chunk",
+ *   sequence: 1,
  * });
  * console.log(toPlainText(lines!)); // Got connection from 127.0.0.1:50770\nHai from client
  * ```
@@ -154,12 +155,14 @@ export function formatEvent(
     case "listening":
       return [plain("Listening on "), { text: event.address, style: "bold" }];
     case "message": {
-      const lines = [
+      // A keep-alive connection's later lines follow its first: the peer was
+      // named once (JSON logs name it on every event).
+      const lines = (event.sequence ?? 1) > 1 ? [] : [
         { text: "Got connection from ", style: "dim" as const },
         { text: event.peer, style: "green" as const },
         plain("\n"),
-        plain(preview(event.data, event.bytes, previewBytes)),
       ];
+      lines.push(plain(preview(event.data, event.bytes, previewBytes)));
       if (event.end === "limit") {
         lines.push({ text: " (cut at the size limit)", style: "yellow" });
       }
