@@ -107,8 +107,9 @@ Access (repeatable or comma-separated; IPv4 and IPv6 addresses and CIDR ranges):
 
 Output:
   --json                 one JSON object per event instead of readable lines
-  -q, --quiet            only the listening line and the summary (errors still
-                         go to stderr)
+  -q, --quiet            only the listening line and the summary on stdout;
+                         resets, failed connections and failed accepts still
+                         go to stderr
   -h, --help             this help
   -V, --version          the version
 
@@ -297,6 +298,27 @@ function createLogger(
   return Object.assign(log, { flush });
 }
 
+/**
+ * What `--quiet` still reports, on stderr: what the summary counts as
+ * errors (connections reset or failed, accepts that failed) and accepting
+ * working again.
+ */
+const QUIET_EVENT_TYPES: ServerEvent["type"][] = ["close", "accept-error", "accept-resumed"];
+
+/** Writes the errors among `QUIET_EVENT_TYPES` to stderr, one readable line each. */
+function logErrorsToStderr(event: ServerEvent): void {
+  if (event.type === "close" && event.reason !== "reset" && event.reason !== "error") return;
+  const segments = formatEvent(event);
+  if (!segments) return;
+  const bytes = new TextEncoder().encode(toPlainText(segments) + "\n");
+  try {
+    let offset = 0;
+    while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+  } catch {
+    // stderr was closed: keep serving.
+  }
+}
+
 /** Reads a PEM file, with a one-line error that names it. */
 async function readPem(path: string, what: string): Promise<string> {
   try {
@@ -329,8 +351,12 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = createLogger(json, quiet);
   // The readable log prints two lines an exchange: the server need not build
-  // the events it would skip. JSON logs every event.
-  if (!json) options.events = READABLE_EVENT_TYPES;
+  // the events it would skip. Quiet asks only for what counts as an error,
+  // which goes to stderr. JSON logs every event.
+  if (!json) {
+    options.events = quiet ? QUIET_EVENT_TYPES : READABLE_EVENT_TYPES;
+    options.closeEvents = "unusual";
+  }
   // The handlers go in before the server prints `Listening on`: a signal
   // that follows that line at once must drain, not kill, the process. One
   // that comes while it starts stops it as soon as it listens. SIGHUP (the
@@ -380,15 +406,16 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /**
- * One accept loop in this thread. Quiet passes no observer at all, so the
- * server builds no events; the two lines quiet keeps are written here.
+ * One accept loop in this thread. Quiet observes errors only, so the server
+ * builds no events for a normal exchange; the two lines quiet keeps on
+ * stdout are written here.
  */
 function startServer(
   options: ServeOptions,
   log: (event: ServerEvent) => void,
   quiet: boolean,
 ): { shutdown(): void; finished: Promise<ServerStats | undefined> } {
-  const server = serve({ ...options, onEvent: quiet ? undefined : log });
+  const server = serve({ ...options, onEvent: quiet ? logErrorsToStderr : log });
   if (quiet) log({ type: "listening", time: Date.now(), address: formatAddress(server.addr) });
   return {
     shutdown: () => void server.shutdown(),
@@ -404,7 +431,7 @@ async function startWorkers(
   quiet: boolean,
 ): Promise<{ shutdown(): void; finished: Promise<ServerStats | undefined> }> {
   const startedAt = performance.now();
-  const pool = await serveWorkers(options, count, quiet ? undefined : log);
+  const pool = await serveWorkers(options, count, quiet ? logErrorsToStderr : log);
   const address = formatAddress({ hostname: options.hostname ?? "0.0.0.0", port: pool.port });
   log({ type: "listening", time: Date.now(), address });
   let finish!: (stats: ServerStats) => void;

@@ -79,8 +79,11 @@ export function isPeerGone(error: unknown): boolean {
 export interface ConnectionObservers {
   /** Receives the message, reply and close events, if set. */
   emit?: (event: ServerEvent) => void;
-  /** Which of those `emit` receives; all three when not given. */
-  wants?: { message: boolean; reply: boolean; close: boolean };
+  /**
+   * Which of those `emit` receives; all three when not given. With
+   * `closeDone` false, a close is reported only if it was not the normal end.
+   */
+  wants?: { message: boolean; reply: boolean; close: boolean; closeDone?: boolean };
   /** Called once, when the connection has closed. */
   onClosed?: (connection: Connection, reason: CloseReason) => void;
   /** Called when the PROXY header names a client the access rules refuse. */
@@ -107,7 +110,7 @@ export class Connection {
   #conn: Deno.Conn;
   #settings: ConnectionSettings;
   #emit: ((event: ServerEvent) => void) | undefined;
-  #wants: { message: boolean; reply: boolean; close: boolean };
+  #wants: NonNullable<ConnectionObservers["wants"]>;
   #onClosed: ((connection: Connection, reason: CloseReason) => void) | undefined;
   #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
@@ -226,7 +229,9 @@ export class Connection {
       spareFirstReadBuffers.push(buffer);
     }
     const finalReason = this.#closeReason ?? reason;
-    if (this.#emit && this.#wants.close) {
+    if (
+      this.#emit && this.#wants.close && (finalReason !== "done" || this.#wants.closeDone !== false)
+    ) {
       const event: CloseEvent = {
         type: "close",
         time: Date.now(),

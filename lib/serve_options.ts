@@ -158,6 +158,15 @@ export interface ServeOptions {
    * @default {SERVER_EVENT_TYPES}
    */
   events?: readonly ServerEvent["type"][];
+  /**
+   * Which `close` events `onEvent` receives, when `events` has `"close"`:
+   * `"all"`, or `"unusual"` to leave out the normal end of an exchange
+   * (reason `"done"`). Most connections end normally: not building their
+   * events saves work on each, and the readable log prints nothing for them.
+   *
+   * @default {"all"}
+   */
+  closeEvents?: "all" | "unusual";
 }
 
 /** Throws a `RangeError` naming `name` unless `value` is a whole number in range. */

@@ -100,6 +100,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     access: AccessPolicy,
     onEvent?: (event: ServerEvent) => void,
     events: readonly ServerEvent["type"][] = SERVER_EVENT_TYPES,
+    closeEvents: "all" | "unusual" = "all",
   ) {
     this.#access = access;
     this.#idleTimeoutMs = limits.idleTimeoutMs;
@@ -116,6 +117,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
       message: this.#wanted.has("message"),
       reply: this.#wanted.has("reply"),
       close: this.#wanted.has("close"),
+      closeDone: closeEvents === "all",
     };
     if (wants.message || wants.reply || wants.close) {
       this.#observers.emit = (event) => this.#emit(event);
@@ -388,6 +390,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     signal,
     onEvent,
     events = SERVER_EVENT_TYPES,
+    closeEvents = "all",
   } = options;
   for (const type of events) {
     if (!(SERVER_EVENT_TYPES as readonly string[]).includes(type)) {
@@ -403,6 +406,9 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
   requireDuration("idle timeout", idleTimeout);
   requireDuration("drain timeout", drainTimeout);
   requireDuration("linger timeout", lingerTimeout);
+  if (closeEvents !== "all" && closeEvents !== "unusual") {
+    throw new TypeError(`Invalid closeEvents "${closeEvents}": expected "all" or "unusual"`);
+  }
   if (!FRAMINGS.includes(framing)) {
     throw new TypeError(`Invalid framing "${framing}": expected one of ${FRAMINGS.join(", ")}`);
   }
@@ -438,6 +444,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     access,
     onEvent,
     events,
+    closeEvents,
   );
   signal?.addEventListener("abort", () => server.shutdown(), { once: true });
   return server;

@@ -6,7 +6,18 @@
  */
 
 import assert from "node:assert/strict";
-import { canSpawn, connect, decoder, encoder, readAll, startServer, writeAll } from "./_helpers.ts";
+import { sendMessage } from "../lib/mod.ts";
+import {
+  canSpawn,
+  connect,
+  decoder,
+  encoder,
+  hasProgram,
+  LineReader,
+  readAll,
+  startServer,
+  writeAll,
+} from "./_helpers.ts";
 
 const ignore = !canSpawn;
 
@@ -50,5 +61,78 @@ Deno.test({
     ) {
       assert.match(lines[index], new RegExp(pattern));
     }
+  },
+});
+
+Deno.test({
+  name: "server.ts --quiet still reports a reset on stderr, and only the two lines on stdout",
+  ignore: !(await hasProgram("python3")),
+  async fn() {
+    await using server = await startServer(["--quiet", "--framing", "eof"]);
+    // A peer that connects, sends, says so, and resets on a line from stdin.
+    const peer = new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"half a mess")
+print("sent", flush=True)
+sys.stdin.readline()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+`,
+        String(server.port),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const said = new LineReader(peer.stdout);
+    await said.until((line) => line === "sent");
+    // The server accepts in order: once a later client is answered, the
+    // peer's connection is one of the server's own.
+    assert.equal(
+      decoder.decode((await sendMessage({ port: server.port })).reply),
+      "Thanks for connecting",
+    );
+    const stdin = peer.stdin.getWriter();
+    await stdin.write(encoder.encode("\n"));
+    await stdin.close();
+    assert.ok((await peer.status).success);
+    await said.rest();
+    // A reset shows when the reply cannot be sent (Deno reads it as EOF).
+    const { code, lines, stderr } = await server.stop();
+    assert.equal(code, 0);
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.match(lines[0], /^Listening on /);
+    assert.match(lines[1], /^Served 2 connections \(1 message\), .*, 1 error,/);
+    assert.match(stderr, /^127\.0\.0\.1:\d+: reset by the peer/m);
+    assert.equal(stderr.trimEnd().split("\n").length, 1, stderr);
+  },
+});
+
+Deno.test({
+  name: "server.ts --quiet reports failed accepts on stderr, and accepting again",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--quiet", "--idle-timeout", "0"], {
+      shell: "ulimit -n 256;",
+    });
+    const held: Deno.Conn[] = [];
+    try {
+      for (let i = 0; i < 456; i++) held.push(await connect(server.port));
+    } finally {
+      for (const conn of held) conn.close();
+    }
+    // Accepting works again once descriptors are free: the lab's exchange.
+    assert.equal(
+      decoder.decode((await sendMessage({ port: server.port })).reply),
+      "Thanks for connecting",
+    );
+    const { code, lines, stderr } = await server.stop();
+    assert.equal(code, 0);
+    assert.equal(lines.length, 2, lines.join("\n"));
+    assert.match(stderr, /^Cannot accept connections: .*Too many open files/m);
+    assert.match(stderr, /^Accepting connections again after [\d,]+ failed attempts?$/m);
   },
 });

@@ -382,3 +382,19 @@ Deno.test("serve() refuses an unknown event type", () => {
     { name: "TypeError", message: /Invalid event type "bogus"/ },
   );
 });
+
+Deno.test("serve() with closeEvents unusual reports closes other than the normal end", async () => {
+  const { server, recorder } = start({ closeEvents: "unusual", idleTimeout: 50 });
+  await using _ = server;
+  await using conn = await connect(server.addr.port);
+  await writeAll(conn, encoder.encode("Hai from client"));
+  assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
+  conn.close();
+  await using silent = await connect(server.addr.port);
+  const idle = await recorder.waitFor("close");
+  assert.equal(idle.reason, "idle");
+  assert.equal(idle.id, 2);
+  assert.equal(recorder.ofType("close").length, 1);
+  assert.equal((await readAll(silent)).length, 0);
+  assert.equal(server.stats.connections, 2);
+});
