@@ -50,7 +50,7 @@ import {
   reportFailure,
   UsageError,
 } from "./lib/_cli.ts";
-import { serveWorkers } from "./lib/_workers.ts";
+import { maxWorkers, serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
@@ -73,7 +73,8 @@ Listening:
   --backlog N            kernel queue of connections not yet accepted (default 4096)
   --workers N            N accept loops, one per thread, sharing the port through
                          SO_REUSEPORT; one combined summary (needs deno run
-                         --unstable-net; default 1)
+                         --unstable-net; default 1; at most twice the CPUs, or 8);
+                         --max-connections applies to each
   --proxy-protocol       expect a PROXY protocol v1 or v2 header from a load
                          balancer first; log, allow and deny by the address in it
   --cert FILE --key FILE serve over TLS with this PEM certificate chain and key
@@ -234,6 +235,13 @@ function parseServerArgs(
     ? undefined
     : { cert: text("cert")!, key: text("key")! };
   const workers = text("workers") === undefined ? 1 : parseCount(text("workers")!, "workers", 1);
+  if (workers > maxWorkers()) {
+    throw new UsageError(
+      `Invalid workers "${workers}": at most ${maxWorkers()} on this machine (twice its ${
+        navigator.hardwareConcurrency || 1
+      } CPUs, and never fewer than 8)`,
+    );
+  }
   if (workers > 1 && (options.path !== undefined || tlsFiles)) {
     throw new UsageError(
       `Flag "--workers" cannot be used with "--${options.path !== undefined ? "unix" : "cert"}"`,
@@ -307,6 +315,7 @@ const QUIET_EVENT_TYPES: ServerEvent["type"][] = ["close", "accept-error", "acce
 
 /** Writes the errors among `QUIET_EVENT_TYPES` to stderr, one readable line each. */
 function logErrorsToStderr(event: ServerEvent): void {
+  if (!QUIET_EVENT_TYPES.includes(event.type)) return;
   if (event.type === "close" && event.reason !== "reset" && event.reason !== "error") return;
   const segments = formatEvent(event);
   if (!segments) return;
@@ -384,7 +393,11 @@ export async function main(args: string[]): Promise<number> {
       : startServer(options, log, quiet);
   } catch (error) {
     removeSignalListeners();
-    if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
+    // A missing permission or Deno flag is what it is, not a failure to listen.
+    if (
+      error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.NotSupported ||
+      !(error instanceof Error)
+    ) {
       return reportFailure(error, USAGE_HINT);
     }
     const address = options.path !== undefined ? `unix:${options.path}` : formatAddress({
@@ -438,14 +451,7 @@ async function startWorkers(
   const finished = new Promise<ServerStats>((resolve) => finish = resolve);
   return {
     shutdown() {
-      if (!quiet) {
-        log({
-          type: "shutdown",
-          time: Date.now(),
-          active: 0,
-          drainTimeoutMs: options.drainTimeout ?? 5000,
-        });
-      }
+      // The pool logs the shutdown, with the connections open in all workers.
       pool.shutdown().then((stats) =>
         finish({ ...stats, uptimeMs: performance.now() - startedAt })
       );

@@ -17,8 +17,21 @@ import type { ServerEvent, ServerStats } from "./events.ts";
 export interface WorkerPool {
   /** The port they share. */
   port: number;
-  /** Drains and stops every worker; resolves to their counters added up. */
+  /**
+   * Drains and stops every worker; resolves to their counters added up. Once
+   * every worker has stopped accepting, one `shutdown` event reports the
+   * connections still open in all of them.
+   */
   shutdown(): Promise<Omit<ServerStats, "uptimeMs">>;
+}
+
+/**
+ * The most workers: twice the CPUs, and 8 on any machine. Each worker is a
+ * thread with its own JavaScript heap (about 11 MiB), and past the cores
+ * more of them only add memory.
+ */
+export function maxWorkers(): number {
+  return Math.max(8, 2 * (navigator.hardwareConcurrency || 1));
 }
 
 /** Rebuilds an error a worker reported, as the class the main thread expects. */
@@ -34,18 +47,21 @@ function rebuild(name: string, message: string): Error {
  *
  * @param options What each worker's `serve()` gets; plain data only.
  * @param count How many workers.
- * @param onEvent Receives the workers' events, each with its `worker` number.
+ * @param onEvent Receives the workers' events, each with its `worker` number,
+ * and the pool's own `shutdown`, without one.
  */
 export async function serveWorkers(
   options: ServeOptions,
   count: number,
-  onEvent?: (event: ServerEvent & { worker: number }) => void,
+  onEvent?: (event: ServerEvent & { worker?: number }) => void,
 ): Promise<WorkerPool> {
   // Both failures below would otherwise end the process with Deno's own
   // message: check first, and say what to add.
   if (typeof (Deno as unknown as Record<string, unknown>).listenDatagram !== "function") {
     // Deno.listenDatagram exists only under --unstable-net, as reusePort does.
-    throw new TypeError("--workers needs Deno's --unstable-net flag (deno run --unstable-net …)");
+    throw new Deno.errors.NotSupported(
+      `Flag "--workers" needs Deno's --unstable-net flag: run with deno run --unstable-net`,
+    );
   }
   const module = new URL("./_server_worker.ts", import.meta.url);
   if (module.protocol === "file:") {
@@ -58,6 +74,8 @@ export async function serveWorkers(
   }
   const workers: Worker[] = [];
   const stopped: Promise<ServerStats>[] = [];
+  // Each worker reports its own shutdown; the pool reports one for all.
+  const draining = { workers: 0, active: 0 };
   const start = (worker: number, port: number) =>
     new Promise<number>((resolve, reject) => {
       const thread = new Worker(module, {
@@ -82,9 +100,14 @@ export async function serveWorkers(
         else if (data.type === "event") {
           const event = data.event as ServerEvent;
           // The pool speaks for itself where the workers would repeat each other.
-          if (event.type === "listening" || event.type === "shutdown" || event.type === "summary") {
+          if (event.type === "shutdown") {
+            draining.active += event.active;
+            if (++draining.workers === workers.length) {
+              onEvent?.({ ...event, time: Date.now(), active: draining.active });
+            }
             return;
           }
+          if (event.type === "listening" || event.type === "summary") return;
           onEvent?.({ ...event, worker });
         }
       };

@@ -65,7 +65,10 @@ Deno.test({
       await writeAll(late, encoder.encode("sent before "));
       await stdout.until((line) => line.includes('"connection"') && line.includes('"id":'), 10_000);
       child.kill("SIGTERM");
-      await stdout.until((line) => line.includes('"shutdown"'));
+      // One shutdown for the pool, counting the connection open in a worker.
+      const shutdown = JSON.parse(await stdout.until((line) => line.includes('"shutdown"')));
+      assert.equal(shutdown.active, 1);
+      assert.equal(shutdown.worker, undefined);
       await writeAll(late, encoder.encode("the signal"));
       await late.closeWrite();
       assert.equal(decoder.decode(await readAll(late)), "Thanks for connecting");
@@ -87,5 +90,38 @@ Deno.test({
       } catch { /* already exited */ }
       await Promise.all([child.status, stdout.rest(), stderr]);
     }
+  },
+});
+
+Deno.test({
+  name: "server.ts --workers past twice the CPUs (and past 8) is a usage error",
+  ignore: !canSpawn,
+  async fn() {
+    const most = Math.max(8, 2 * (navigator.hardwareConcurrency || 1));
+    const { code, stderr } = await runScript("server.ts", ["--workers", String(most + 1)], {
+      permissions: ["--unstable-net", "--allow-net=127.0.0.1", `--allow-read=${root}lib`],
+    });
+    assert.equal(code, 2);
+    assert.match(stderr, new RegExp(`^error: Invalid workers "${most + 1}": at most ${most} `));
+  },
+});
+
+Deno.test({
+  name: "server.ts --workers without --unstable-net names the flag to add, not a listen failure",
+  ignore: !canSpawn,
+  async fn() {
+    const { code, stderr } = await runScript("server.ts", [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--workers",
+      "2",
+    ], { permissions: ["--allow-net=127.0.0.1", `--allow-read=${root}lib`] });
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      'error: Flag "--workers" needs Deno\'s --unstable-net flag: run with deno run --unstable-net\n',
+    );
   },
 });
