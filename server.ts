@@ -97,7 +97,12 @@ Limits:
   --max-message SIZE     largest message, e.g. 4096, 64KiB, 1MiB (default 1MiB)
   --idle-timeout TIME    close after this long with no byte moving, e.g. 500ms,
                          30s, 2m; 0 for never (default 30s)
+  --message-timeout TIME close when a message is not whole and answered this
+                         long after its first byte, however it trickles in;
+                         0 for never (default 60s)
   --max-connections N    most connections at once; past it, wait (default 1024)
+  --max-per-peer N       most connections at once from one IP address; past it,
+                         refused at once (default 0: no cap)
   --drain-timeout TIME   on SIGINT/SIGTERM, how long connections in flight get to
                          finish (default 5s)
 
@@ -151,6 +156,8 @@ function parseServerArgs(
     "keep-alive": { type: "boolean" },
     "max-message": { type: "string" },
     "idle-timeout": { type: "string" },
+    "message-timeout": { type: "string" },
+    "max-per-peer": { type: "string" },
     "max-connections": { type: "string" },
     "drain-timeout": { type: "string" },
     allow: { type: "string", multiple: true },
@@ -172,7 +179,7 @@ function parseServerArgs(
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 0);
   if (text("unix") !== undefined) {
     if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
-    for (const name of ["host", "port", "backlog", "allow", "deny"]) {
+    for (const name of ["host", "port", "backlog", "allow", "deny", "max-per-peer"]) {
       if (values[name] !== undefined) {
         throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
       }
@@ -205,6 +212,12 @@ function parseServerArgs(
   if (text("idle-timeout") !== undefined) {
     options.idleTimeout = parseDuration(text("idle-timeout")!, "idle timeout");
   }
+  if (text("message-timeout") !== undefined) {
+    options.messageTimeout = parseDuration(text("message-timeout")!, "message timeout");
+  }
+  if (text("max-per-peer") !== undefined) {
+    options.maxPerPeer = parseCount(text("max-per-peer")!, "maximum connections per peer", 0);
+  }
   if (text("max-connections") !== undefined) {
     options.maxConnections = parseCount(text("max-connections")!, "maximum connections", 1);
   }
@@ -222,6 +235,10 @@ function parseServerArgs(
     options[name] = rules;
   }
   if (values["proxy-protocol"]) options.proxyProtocol = true;
+  if (options.proxyProtocol && (options.maxPerPeer ?? 0) > 0) {
+    // Behind a balancer every connection comes from the balancer's address.
+    throw new UsageError(`Flags "--proxy-protocol" and "--max-per-peer" cannot be used together`);
+  }
   if ((text("cert") === undefined) !== (text("key") === undefined)) {
     throw new UsageError(`Flags "--cert" and "--key" go together`);
   }

@@ -106,6 +106,14 @@ export class Connection {
   slot = -1;
   /** When a byte last moved (`performance.now()`); the server's idle sweep reads it. */
   lastActivity = performance.now();
+  /**
+   * When the message being received began (`performance.now()` of its first
+   * byte), or -1 between messages; the server's sweep reads it for the
+   * message deadline. Cleared once the message's reply has been sent.
+   */
+  messageStartedAt = -1;
+  /** The address the server counts this connection under for its per-peer cap. */
+  peerKey: string | undefined;
 
   #conn: Deno.Conn;
   #settings: ConnectionSettings;
@@ -125,6 +133,7 @@ export class Connection {
     this.bytesIn += count;
     this.#replied = false; // a new message has begun
     this.lastActivity = performance.now();
+    if (this.messageStartedAt < 0) this.messageStartedAt = this.lastActivity;
   };
   #onWrite = (count: number) => {
     this.bytesOut += count;
@@ -338,6 +347,8 @@ export class Connection {
       this.#sent(answer.length);
       if (keepAlive && message.end === "newline") {
         start = message.leftover;
+        // Bytes past the newline begin the next message, and its deadline.
+        if (start && start.length > 0) this.messageStartedAt = performance.now();
         continue;
       }
       // Input may still be waiting when the message stopped at the limit,
@@ -434,6 +445,7 @@ export class Connection {
 
   #sent(bytes: number): void {
     this.#replied = true;
+    this.messageStartedAt = -1;
     if (this.#wants.reply) {
       this.#emit?.({ type: "reply", time: Date.now(), id: this.id, peer: this.peer, bytes });
     }

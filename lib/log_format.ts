@@ -103,6 +103,8 @@ function closeDetail(event: CloseEvent): string | undefined {
       return "message reached the size limit, closed";
     case "shutdown":
       return "still open at the shutdown deadline, closed";
+    case "message-timeout":
+      return "message not whole within the message timeout, closed";
     case "reset":
       return `reset by the peer${event.error ? ` (${event.error})` : ""}`;
     case "error":
@@ -208,6 +210,11 @@ export function formatEvent(
         `${event.closedAtShutdown} closed at the deadline`,
       ];
       if (event.refused > 0) parts.push(`${event.refused} refused`);
+      // Shown only when they happened, as refusals are.
+      if (event.messageTimeouts > 0) {
+        parts.push(plural(event.messageTimeouts, "message timeout"));
+      }
+      if (event.overPeerLimit > 0) parts.push(`${event.overPeerLimit} over the per-peer limit`);
       parts.push(`up ${formatDuration(event.uptimeMs)}`);
       return [{ text: parts.join(", "), style: "bold" }];
     }
@@ -216,6 +223,11 @@ export function formatEvent(
         text: `: refused, ${
           event.rule === "not in --allow" ? event.rule : `denied by ${event.rule}`
         }`,
+        style: "yellow",
+      }];
+    case "peer-limit":
+      return [{ text: event.peer, style: "bold" }, {
+        text: `: refused, ${plural(event.limit, "connection")} already open from its address`,
         style: "yellow",
       }];
     case "connection":

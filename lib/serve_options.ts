@@ -68,6 +68,25 @@ export interface ServeOptions {
    */
   idleTimeout?: number;
   /**
+   * Close a connection whose message is not whole, and answered, this many
+   * milliseconds after its first byte, however steadily bytes trickle in:
+   * the idle timeout never fires for a client that sends a byte a second.
+   * With `keepAlive` each message has its own deadline; between messages
+   * only the idle timeout applies. `0` means no deadline.
+   *
+   * @default {60000}
+   */
+  messageTimeout?: number;
+  /**
+   * The most connections open at once from one IP address. Past it a new
+   * connection from that address is refused: closed at once, unanswered.
+   * `0` means no cap. It counts the socket's address, so it cannot be used
+   * with `path` (no address) or `proxyProtocol` (the balancer's address).
+   *
+   * @default {0}
+   */
+  maxPerPeer?: number;
+  /**
    * The most connections open at once. Past it the server stops accepting
    * until one ends; new clients wait in the kernel's backlog.
    *
