@@ -55,6 +55,9 @@ import { formatAddress } from "./lib/_io.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 
+/** How much of a message the log shows, readable or JSON (`formatEvent`'s default). */
+const LOG_PREVIEW_BYTES = 4096;
+
 /** The signals that drain and stop the server; a second one stops it at once. */
 const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT", "SIGBREAK"]
@@ -383,6 +386,9 @@ export async function main(args: string[]): Promise<number> {
     options.events = quiet ? QUIET_EVENT_TYPES : READABLE_EVENT_TYPES;
     options.closeEvents = "unusual";
   }
+  // Either log shows 4 KiB of a message at most: the events need no more,
+  // and a large message's buffer is then freed as soon as it is answered.
+  options.previewBytes = LOG_PREVIEW_BYTES;
   // The handlers go in before the server prints `Listening on`: a signal
   // that follows that line at once must drain, not kill, the process. One
   // that comes while it starts stops it as soon as it listens. SIGHUP (the

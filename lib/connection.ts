@@ -19,6 +19,7 @@ import type { CloseEvent, CloseReason, MessageEnd, ServerEvent } from "./events.
 import {
   FIRST_READ_BYTES,
   type Framing,
+  freeBuffer,
   READ_CHUNK_BYTES,
   readMessage,
   type ReceivedMessage,
@@ -37,6 +38,8 @@ export interface ConnectionSettings {
   echo: boolean;
   /** The largest message in bytes. */
   maxMessageBytes: number;
+  /** The most bytes of a message its event carries, copied; `Infinity` hands over the message itself. */
+  previewBytes?: number;
   /** After replying, how long to wait for the client to close first. */
   lingerMs: number;
   /** With line framing: answer line after line on one connection. */
@@ -128,6 +131,11 @@ export class Connection {
   #closed = false;
   /** The first read's buffer while it may go back to the spares; cleared once an observer holds a view of it. */
   #firstReadBuffer: Uint8Array | undefined;
+  /**
+   * A large buffer of this connection's own (a grown message, the streamed
+   * echo's): released when done with, unless an observer holds a view of it.
+   */
+  #ownBuffer: ArrayBuffer | undefined;
   #startedAt = this.lastActivity;
   #onRead = (count: number) => {
     this.bytesIn += count;
@@ -231,6 +239,7 @@ export class Connection {
   /** Reports the close, once, and resolves why it closed. */
   #finish(reason: CloseReason, errorText: string | undefined): CloseReason {
     this.#closeSocket();
+    this.#releaseOwnBuffer();
     // Every read is over, and no observer holds a view of the buffer.
     const buffer = this.#firstReadBuffer;
     this.#firstReadBuffer = undefined;
@@ -337,6 +346,9 @@ export class Connection {
         onRead: this.#onRead,
         start,
       });
+      if (message.data.buffer !== this.#firstReadBuffer?.buffer) {
+        this.#ownBuffer = message.data.buffer as ArrayBuffer;
+      }
       // A keep-alive client that closes between lines is simply done.
       if (served > 0 && message.end === "eof" && message.data.length === 0) {
         return { end: "eof", unreadInputLikely: false };
@@ -346,6 +358,7 @@ export class Connection {
       await writeAll(this.#conn, answer, this.#onWrite);
       this.#sent(answer.length);
       if (keepAlive && message.end === "newline") {
+        this.#releaseOwnBuffer();
         start = message.leftover;
         // Bytes past the newline begin the next message, and its deadline.
         if (start && start.length > 0) this.messageStartedAt = performance.now();
@@ -374,6 +387,7 @@ export class Connection {
     const firstChunk = begun.slice();
     let total = begun.length;
     const buffer = new Uint8Array(Math.min(maxMessageBytes, READ_CHUNK_BYTES));
+    this.#ownBuffer = buffer.buffer;
     let end: MessageEnd = "eof";
     while (true) {
       const room = Math.min(buffer.length, maxMessageBytes - total);
@@ -437,10 +451,27 @@ export class Connection {
    * reused; a larger one is handed over, and its buffer is not reused.
    */
   #forObserver(data: Uint8Array): Uint8Array {
-    if (data.buffer !== this.#firstReadBuffer?.buffer) return data;
+    const { previewBytes = Infinity } = this.#settings;
+    // A bounded preview is a copy: every buffer stays this connection's.
+    if (previewBytes !== Infinity) return data.slice(0, previewBytes);
+    if (data.buffer !== this.#firstReadBuffer?.buffer) {
+      if (data.buffer === this.#ownBuffer) this.#ownBuffer = undefined;
+      return data;
+    }
     if (data.length <= 64) return data.slice();
     this.#firstReadBuffer = undefined;
     return data;
+  }
+
+  /**
+   * Frees a large buffer's memory now. Left to the garbage collector, the
+   * memory of connections that are gone can stay with the process for good:
+   * an idle server allocates nothing, so nothing prompts a collection.
+   */
+  #releaseOwnBuffer(): void {
+    const buffer = this.#ownBuffer;
+    this.#ownBuffer = undefined;
+    if (buffer) freeBuffer(buffer);
   }
 
   #sent(bytes: number): void {

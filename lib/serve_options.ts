@@ -186,6 +186,17 @@ export interface ServeOptions {
    * @default {"all"}
    */
   closeEvents?: "all" | "unusual";
+  /**
+   * The most bytes of a message that its `message` event carries in `data`,
+   * as a copy; `bytes` still gives the whole length. The logs show 4 KiB of
+   * a message at most. Bounded, no observer holds a large message's buffer,
+   * so the server releases it as soon as the message is answered, rather
+   * than leaving it to the garbage collector, which may keep the memory for
+   * a long time after the connections are gone.
+   *
+   * @default {Infinity}
+   */
+  previewBytes?: number;
 }
 
 /** Throws a `RangeError` naming `name` unless `value` is a whole number in range. */

@@ -446,6 +446,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     onEvent,
     events = SERVER_EVENT_TYPES,
     closeEvents = "all",
+    previewBytes = Infinity,
   } = options;
   for (const type of events) {
     if (!(SERVER_EVENT_TYPES as readonly string[]).includes(type)) {
@@ -459,6 +460,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
   requireInteger("maximum connections", maxConnections, 1);
   requireInteger("maximum connections per peer", maxPerPeer, 0);
   requireDuration("message timeout", messageTimeout);
+  if (previewBytes !== Infinity) requireInteger("preview size", previewBytes, 0);
   requireInteger("backlog", backlog, 1);
   requireDuration("idle timeout", idleTimeout);
   requireDuration("drain timeout", drainTimeout);
@@ -497,6 +499,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
       reply: typeof reply === "string" ? new TextEncoder().encode(reply) : reply,
       echo,
       maxMessageBytes,
+      previewBytes,
       lingerMs: lingerTimeout,
       keepAlive,
       proxyProtocol,

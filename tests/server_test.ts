@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { READ_CHUNK_BYTES, serve, type ServeOptions } from "../lib/mod.ts";
+import { READ_CHUNK_BYTES, readMessage, serve, type ServeOptions } from "../lib/mod.ts";
 import {
   connect,
   decoder,
@@ -397,4 +397,41 @@ Deno.test("serve() with closeEvents unusual reports closes other than the normal
   assert.equal(recorder.ofType("close").length, 1);
   assert.equal((await readAll(silent)).length, 0);
   assert.equal(server.stats.connections, 2);
+});
+
+Deno.test("serve() with previewBytes gives observers a copy of a message's start, whole after the close", async () => {
+  const { server, recorder } = start({ framing: "line", previewBytes: 8 });
+  await using _ = server;
+  const line = "0123456789".repeat(500) + "\n"; // grows past the first read's buffer
+  for (let i = 0; i < 2; i++) {
+    await using conn = await connect(server.addr.port);
+    await writeAll(conn, encoder.encode(line));
+    assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
+  }
+  await recorder.waitForCount("close", 2);
+  const messages = recorder.ofType("message");
+  assert.deepEqual(messages.map((event) => decoder.decode(event.data)), ["01234567", "01234567"]);
+  assert.deepEqual(messages.map((event) => event.bytes), [line.length, line.length]);
+});
+
+Deno.test("readMessage() grows a long line in place and leaves the caller's start buffer alone", async () => {
+  const bytes = encoder.encode("x".repeat(300_000) + "\n");
+  let offset = 0;
+  const reader = {
+    read(p: Uint8Array) {
+      if (offset >= bytes.length) return Promise.resolve(null);
+      const count = Math.min(p.length, 7000, bytes.length - offset);
+      p.set(bytes.subarray(offset, offset + count));
+      offset += count;
+      return Promise.resolve(count);
+    },
+  };
+  const start = new Uint8Array(1024);
+  start.set(encoder.encode("x"));
+  offset = 1;
+  const message = await readMessage(reader, { framing: "line", start: start.subarray(0, 1) });
+  assert.equal(message.end, "newline");
+  assert.equal(message.data.length, bytes.length);
+  assert.ok(message.data.every((byte, index) => byte === bytes[index]));
+  assert.equal(start.length, 1024, "the start buffer was detached");
 });
