@@ -82,6 +82,8 @@ export async function serveWorkers(
         type: "module",
       });
       workers.push(thread);
+      // Events this worker has posted that are not yet taken (see _server_worker.ts).
+      const unread = new Int32Array(new SharedArrayBuffer(4));
       let stop!: (stats: ServerStats) => void;
       stopped.push(new Promise((resolve) => stop = resolve));
       // A worker that cannot even load (no permission to read its module,
@@ -98,6 +100,10 @@ export async function serveWorkers(
         else if (data.type === "failed") reject(rebuild(data.name, data.message));
         else if (data.type === "stopped") stop(data.stats);
         else if (data.type === "event") {
+          // Taken: the worker may post another. Logging it may block on a
+          // full stdout, and then this thread takes no more.
+          Atomics.sub(unread, 0, 1);
+          Atomics.notify(unread, 0);
           const event = data.event as ServerEvent;
           // The pool speaks for itself where the workers would repeat each other.
           if (event.type === "shutdown") {
@@ -111,7 +117,12 @@ export async function serveWorkers(
           onEvent?.({ ...event, worker });
         }
       };
-      thread.postMessage({ type: "start", options: { ...options, port }, events: !!onEvent });
+      thread.postMessage({
+        type: "start",
+        options: { ...options, port },
+        events: !!onEvent,
+        unread,
+      });
     });
   try {
     const port = await start(1, options.port ?? 8080);
