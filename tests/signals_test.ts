@@ -12,6 +12,7 @@ import {
   connect,
   decoder,
   encoder,
+  hasProgram,
   readAll,
   scriptCommand,
   startServer,
@@ -89,5 +90,48 @@ Deno.test({
       [events.at(-1).event, events.at(-1).connections, events.at(-1).errors],
       ["summary", 1, 0],
     );
+  },
+});
+
+Deno.test({
+  name:
+    "server.ts in a terminal that closes drains and exits 0, writing to a terminal that is gone",
+  ignore: !(await hasProgram("python3")),
+  async fn() {
+    // The server runs in a pseudo-terminal; closing its other end is what
+    // closing a terminal window does: the kernel sends SIGHUP, and the
+    // server's own writes then fail.
+    const { success, stdout, stderr } = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import os, pty, select, signal, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "run", "--no-prompt", "--allow-net=127.0.0.1",
+             sys.argv[2], "--host", "127.0.0.1", "--port", "0"])
+out = b""
+deadline = time.time() + 20
+while b"Listening on" not in out and time.time() < deadline:
+    if select.select([fd], [], [], 0.5)[0]:
+        out += os.read(fd, 1024)
+os.close(fd)
+for _ in range(200):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.05)
+else:
+    os.kill(pid, signal.SIGKILL)
+    done, status = os.waitpid(pid, 0)
+print("listening" if b"Listening on" in out else "never listened", os.waitstatus_to_exitcode(status))
+`,
+        Deno.execPath(),
+        new URL("../server.ts", import.meta.url).pathname,
+      ],
+    }).output();
+    assert.ok(success, decoder.decode(stderr));
+    // Killed by SIGHUP, the exit code would be -1.
+    assert.equal(decoder.decode(stdout).trim(), "listening 0");
   },
 });
