@@ -368,17 +368,20 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     closeQuietly(this.#listener);
     this.#wakeUp();
     await this.#acceptLoop;
+    // Connections that already have their reply only wait for the client to
+    // close; there is nothing left to deliver, so they go at once, and the
+    // drain waits only for those still in an exchange.
+    let active = 0;
+    for (const connection of this.#running) {
+      if (connection.replied) connection.close("done");
+      else active++;
+    }
     this.#emit({
       type: "shutdown",
       time: Date.now(),
-      active: this.#running.size,
+      active,
       drainTimeoutMs: this.#drainTimeoutMs,
     });
-    // Connections that already have their reply only wait for the client to
-    // close; there is nothing left to deliver, so they go at once.
-    for (const connection of this.#running) {
-      if (connection.replied) connection.close("done");
-    }
     if (this.#running.size > 0) {
       const allClosed = new Promise<void>((resolve) => this.#allClosed = resolve);
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -435,3 +435,23 @@ Deno.test("readMessage() grows a long line in place and leaves the caller's star
   assert.ok(message.data.every((byte, index) => byte === bytes[index]));
   assert.equal(start.length, 1024, "the start buffer was detached");
 });
+
+Deno.test("serve() counts at shutdown only the connections still in an exchange", async () => {
+  const { server, recorder } = start({ framing: "line", drainTimeout: 100 });
+  // Answered, with bytes after the newline: the server lingers for its close.
+  await using answered = await connect(server.addr.port);
+  await writeAll(answered, encoder.encode("done\nand more"));
+  const reply = new Uint8Array(64);
+  assert.equal(
+    decoder.decode(reply.subarray(0, (await answered.read(reply))!)),
+    "Thanks for connecting",
+  );
+  // Half a line: still in its exchange.
+  await using midway = await connect(server.addr.port);
+  await writeAll(midway, encoder.encode("half a li"));
+  await recorder.waitForCount("connection", 2);
+  await server.shutdown();
+  assert.equal((await recorder.waitFor("shutdown")).active, 1);
+  const reasons = recorder.ofType("close").map((event) => event.reason).sort();
+  assert.deepEqual(reasons, ["done", "shutdown"]);
+});
