@@ -348,6 +348,11 @@ function logErrorsToStderr(event: ServerEvent): void {
   }
 }
 
+/** An error message as the detail after a colon. */
+function lowerFirst(message: string): string {
+  return message.charAt(0).toLowerCase() + message.slice(1);
+}
+
 /** Reads a PEM file, with a one-line error that names it. */
 async function readPem(path: string, what: string): Promise<string> {
   try {
@@ -423,6 +428,14 @@ export async function main(args: string[]): Promise<number> {
     ) {
       return reportFailure(error, USAGE_HINT);
     }
+    if (error instanceof Deno.errors.InvalidData && tlsFiles) {
+      // The files were read: what they hold is not a certificate chain and key.
+      const files = `"${tlsFiles.cert}", "${tlsFiles.key}"`;
+      return reportFailure(
+        new Error(`Invalid TLS certificate or key in ${files}: ${lowerFirst(error.message)}`),
+        USAGE_HINT,
+      );
+    }
     const address = options.path !== undefined ? `unix:${options.path}` : formatAddress({
       hostname: options.hostname ?? "0.0.0.0",
       port: options.port ?? 8080,
@@ -431,7 +444,7 @@ export async function main(args: string[]): Promise<number> {
       ? options.path !== undefined ? "a running server is using it" : "the port is already in use"
       : error instanceof Deno.errors.AlreadyExists
       ? "it exists and is not a socket"
-      : error.message.charAt(0).toLowerCase() + error.message.slice(1);
+      : lowerFirst(error.message);
     return reportFailure(new Error(`Cannot listen on "${address}": ${detail}`), USAGE_HINT);
   }
   if (stopping) running.shutdown();

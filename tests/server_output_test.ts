@@ -15,6 +15,7 @@ import {
   hasProgram,
   LineReader,
   readAll,
+  runScript,
   startServer,
   writeAll,
 } from "./_helpers.ts";
@@ -134,5 +135,37 @@ Deno.test({
     assert.equal(lines.length, 2, lines.join("\n"));
     assert.match(stderr, /^Cannot accept connections: .*Too many open files/m);
     assert.match(stderr, /^Accepting connections again after [\d,]+ failed attempts?$/m);
+  },
+});
+
+Deno.test({
+  name: "server.ts names a certificate file that holds no certificate, not a failure to listen",
+  ignore,
+  async fn() {
+    const { stdout } = await new Deno.Command("sh", {
+      args: ["-c", 'dir=$(mktemp -d) && echo "not a certificate" > "$dir/bad.pem" && echo "$dir"'],
+    }).output();
+    const dir = decoder.decode(stdout).trim();
+    try {
+      const { code, stderr } = await runScript("server.ts", [
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--cert",
+        `${dir}/bad.pem`,
+        "--key",
+        `${dir}/bad.pem`,
+      ], { permissions: ["--allow-net=127.0.0.1", `--allow-read=${dir}`] });
+      assert.equal(code, 1);
+      assert.match(
+        stderr,
+        new RegExp(
+          `^error: Invalid TLS certificate or key in "${dir}/bad.pem", "${dir}/bad.pem": no certificates found`,
+        ),
+      );
+    } finally {
+      await new Deno.Command("rm", { args: ["-rf", dir] }).output();
+    }
   },
 });
