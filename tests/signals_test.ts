@@ -28,8 +28,12 @@ const ignore = !canSpawn;
  */
 async function signalAtListening(
   signal: Deno.Signal,
+  args: string[] = [],
+  permissions?: string[],
 ): Promise<{ code: number; output: string; stderr: string }> {
-  const child = scriptCommand("server.ts", ["--host", "127.0.0.1", "--port", "0"]).spawn();
+  const child = scriptCommand("server.ts", ["--host", "127.0.0.1", "--port", "0", ...args], {
+    permissions,
+  }).spawn();
   const stderr = new Response(child.stderr).text();
   let output = "";
   let signalled = false;
@@ -56,6 +60,28 @@ Deno.test({
     for (let done = 0; done < tries; done += parallel) {
       const runs = await Promise.all(
         Array.from({ length: parallel }, () => signalAtListening("SIGTERM")),
+      );
+      for (const { code, output, stderr } of runs) {
+        assert.equal(code, 0, `output:\n${output}\nstderr:\n${stderr}`);
+        assert.match(output, /^Served 0 connections/m, output);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "server.ts --workers 2 drains on a SIGTERM sent the moment it prints Listening on",
+  ignore,
+  async fn() {
+    const lib = new URL("../lib", import.meta.url).pathname;
+    for (let done = 0; done < 6; done += 2) {
+      const runs = await Promise.all(
+        Array.from({ length: 2 }, () =>
+          signalAtListening("SIGTERM", ["--workers", "2"], [
+            "--unstable-net",
+            "--allow-net=127.0.0.1",
+            `--allow-read=${lib}`,
+          ])),
       );
       for (const { code, output, stderr } of runs) {
         assert.equal(code, 0, `output:\n${output}\nstderr:\n${stderr}`);
