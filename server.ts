@@ -15,9 +15,9 @@
  * deno run --allow-net=0.0.0.0:8080 https://example.com/tcp/server.ts
  * ```
  *
- * `--help` lists every flag. Exit codes: 0 after a clean shutdown (SIGINT or
- * SIGTERM), 1 when it cannot listen (port in use, no permission), 2 for a
- * wrong command line.
+ * `--help` lists every flag. Exit codes: 0 after a clean shutdown (SIGINT,
+ * SIGTERM or SIGHUP), 1 when it cannot listen (port in use, no permission),
+ * 2 for a wrong command line.
  *
  * @module
  */
@@ -77,7 +77,7 @@ Listening:
   --workers N            N accept loops, one per thread, sharing the port through
                          SO_REUSEPORT; one combined summary (needs deno run
                          --unstable-net; default 1; at most twice the CPUs, or 8);
-                         --max-connections applies to each
+                         the connection limits apply to each worker
   --proxy-protocol       expect a PROXY protocol v1 or v2 header from a load
                          balancer first; log, allow and deny by the address in it
   --cert FILE --key FILE serve over TLS with this PEM certificate chain and key
@@ -105,9 +105,10 @@ Limits:
                          0 for never (default 60s)
   --max-connections N    most connections at once; past it, wait (default 1024)
   --max-per-peer N       most connections at once from one IP address; past it,
-                         refused at once (default 0: no cap)
-  --drain-timeout TIME   on SIGINT/SIGTERM, how long connections in flight get to
-                         finish (default 5s)
+                         refused at once (default 0: no cap; not with --unix
+                         or --proxy-protocol)
+  --drain-timeout TIME   on SIGINT, SIGTERM or SIGHUP, how long connections in
+                         flight get to finish (default 5s)
 
 Access (repeatable or comma-separated; IPv4 and IPv6 addresses and CIDR ranges):
   --allow RANGES         only these may connect, e.g. 127.0.0.1,10.0.0.0/8,::1
@@ -259,7 +260,7 @@ function parseServerArgs(
     throw new UsageError(
       `Invalid workers "${workers}": at most ${maxWorkers()} on this machine (twice its ${
         navigator.hardwareConcurrency || 1
-      } CPUs, and never fewer than 8)`,
+      } CPUs, or 8 if that is more)`,
     );
   }
   if (workers > 1 && (options.path !== undefined || tlsFiles)) {
@@ -364,7 +365,7 @@ async function readPem(path: string, what: string): Promise<string> {
   }
 }
 
-/** Runs the server until SIGINT or SIGTERM; resolves to the exit code. */
+/** Runs the server until SIGINT, SIGTERM or SIGHUP; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = await parseCommandLine(() => parseServerArgs(args), {
     printUsage,
