@@ -55,6 +55,16 @@ export function freeBuffer(buffer: ArrayBuffer): void {
   if (!buffer.detached && buffer.byteLength > FIRST_READ_BYTES) buffer.transferToFixedLength(0);
 }
 
+/** A resizable buffer, or a plain one where address space cannot be reserved. */
+function reserve(size: number, maxByteLength: number): ArrayBuffer {
+  try {
+    return new ArrayBuffer(size, { maxByteLength });
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return new ArrayBuffer(size);
+  }
+}
+
 /** Something to read from, such as a `Deno.Conn`. */
 export interface ByteReader {
   /** Reads into `p`, resolving to the count read, or `null` at EOF. */
@@ -173,9 +183,7 @@ export async function readMessage(
       } else {
         const grown = new Uint8Array(
           size <= RESERVE_MAX_BYTES
-            ? new ArrayBuffer(size, {
-              maxByteLength: Math.min(Math.max(maxBytes, size), RESERVE_MAX_BYTES),
-            })
+            ? reserve(size, Math.min(Math.max(maxBytes, size), RESERVE_MAX_BYTES))
             : new ArrayBuffer(size),
         );
         grown.set(buffer.subarray(0, length));
