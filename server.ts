@@ -15,9 +15,9 @@
  * deno run --allow-net=0.0.0.0:8080 https://example.com/tcp/server.ts
  * ```
  *
- * `--help` lists every flag. Exit codes: 0 after a clean shutdown (SIGINT or
- * SIGTERM), 1 when it cannot listen (port in use, no permission), 2 for a
- * wrong command line.
+ * `--help` lists every flag. Exit codes: 0 after a clean shutdown (SIGINT,
+ * SIGTERM or SIGHUP), 1 when it cannot listen (port in use, no permission),
+ * 2 for a wrong command line.
  *
  * @module
  */
@@ -51,13 +51,21 @@ import {
   UsageError,
   withoutTaskDashes,
 } from "./lib/_cli.ts";
-import { serveWorkers } from "./lib/_workers.ts";
+import { maxWorkers, serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 /** The flag the server:workers task ends in: a `--` after it is the user's first. */
 const TASK_FLAG = { name: "--workers", words: 2 } as const;
+
+/** How much of a message the log shows, readable or JSON (`formatEvent`'s default). */
+const LOG_PREVIEW_BYTES = 4096;
+
+/** The signals that drain and stop the server; a second one stops it at once. */
+const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
 
 function printUsage(): void {
   console.log(`TCP server ${denoJson.version}: the networking lab's server, production grade
@@ -76,7 +84,8 @@ Listening:
   --backlog N            kernel queue of connections not yet accepted (default 4096)
   --workers N            N accept loops, one per thread, sharing the port through
                          SO_REUSEPORT; one combined summary (needs deno run
-                         --unstable-net; default 1)
+                         --unstable-net; default 1; at most twice the CPUs, or 8);
+                         the connection limits apply to each worker
   --proxy-protocol       expect a PROXY protocol v1 or v2 header from a load
                          balancer first; log, allow and deny by the address in it
   --cert FILE --key FILE serve over TLS with this PEM certificate chain and key
@@ -99,9 +108,15 @@ Limits:
   --max-message SIZE     largest message, e.g. 4096, 64KiB, 1MiB (default 1MiB)
   --idle-timeout TIME    close after this long with no byte moving, e.g. 500ms,
                          30s, 2m; 0 for never (default 30s)
+  --message-timeout TIME close when a message is not whole and answered this
+                         long after its first byte, however it trickles in;
+                         0 for never (default 60s)
   --max-connections N    most connections at once; past it, wait (default 1024)
-  --drain-timeout TIME   on SIGINT/SIGTERM, how long connections in flight get to
-                         finish (default 5s)
+  --max-per-peer N       most connections at once from one IP address; past it,
+                         refused at once (default 0: no cap; not with --unix
+                         or --proxy-protocol)
+  --drain-timeout TIME   on SIGINT, SIGTERM or SIGHUP, how long connections in
+                         flight get to finish (default 5s)
 
 Access (repeatable or comma-separated; IPv4 and IPv6 addresses and CIDR ranges):
   --allow RANGES         only these may connect, e.g. 127.0.0.1,10.0.0.0/8,::1
@@ -110,8 +125,9 @@ Access (repeatable or comma-separated; IPv4 and IPv6 addresses and CIDR ranges):
 
 Output:
   --json                 one JSON object per event instead of readable lines
-  -q, --quiet            only the listening line and the summary (errors still
-                         go to stderr)
+  -q, --quiet            only the listening line and the summary on stdout;
+                         resets, failed connections and failed accepts still
+                         go to stderr
   -h, --help             this help
   -V, --version          the version
 
@@ -157,6 +173,8 @@ export function parseServerArgs(
     "keep-alive": { type: "boolean" },
     "max-message": { type: "string" },
     "idle-timeout": { type: "string" },
+    "message-timeout": { type: "string" },
+    "max-per-peer": { type: "string" },
     "max-connections": { type: "string" },
     "drain-timeout": { type: "string" },
     allow: { type: "string", multiple: true },
@@ -178,7 +196,7 @@ export function parseServerArgs(
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 0);
   if (text("unix") !== undefined) {
     if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
-    for (const name of ["host", "port", "backlog", "allow", "deny"]) {
+    for (const name of ["host", "port", "backlog", "allow", "deny", "max-per-peer"]) {
       if (values[name] !== undefined) {
         throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
       }
@@ -211,6 +229,12 @@ export function parseServerArgs(
   if (text("idle-timeout") !== undefined) {
     options.idleTimeout = parseDuration(text("idle-timeout")!, "idle timeout");
   }
+  if (text("message-timeout") !== undefined) {
+    options.messageTimeout = parseDuration(text("message-timeout")!, "message timeout");
+  }
+  if (text("max-per-peer") !== undefined) {
+    options.maxPerPeer = parseCount(text("max-per-peer")!, "maximum connections per peer", 0);
+  }
   if (text("max-connections") !== undefined) {
     options.maxConnections = parseCount(text("max-connections")!, "maximum connections", 1);
   }
@@ -228,6 +252,10 @@ export function parseServerArgs(
     options[name] = rules;
   }
   if (values["proxy-protocol"]) options.proxyProtocol = true;
+  if (options.proxyProtocol && (options.maxPerPeer ?? 0) > 0) {
+    // Behind a balancer every connection comes from the balancer's address.
+    throw new UsageError(`Flags "--proxy-protocol" and "--max-per-peer" cannot be used together`);
+  }
   if ((text("cert") === undefined) !== (text("key") === undefined)) {
     throw new UsageError(`Flags "--cert" and "--key" go together`);
   }
@@ -241,6 +269,13 @@ export function parseServerArgs(
     ? undefined
     : { cert: text("cert")!, key: text("key")! };
   const workers = text("workers") === undefined ? 1 : parseCount(text("workers")!, "workers", 1);
+  if (workers > maxWorkers()) {
+    throw new UsageError(
+      `Invalid workers "${workers}": at most ${maxWorkers()} on this machine (twice its ${
+        navigator.hardwareConcurrency || 1
+      } CPUs, or 8 if that is more)`,
+    );
+  }
   if (workers > 1 && (options.path !== undefined || tlsFiles)) {
     throw new UsageError(
       `Flag "--workers" cannot be used with "--${options.path !== undefined ? "unix" : "cert"}"`,
@@ -308,6 +343,33 @@ function createLogger(
   return Object.assign(log, { flush });
 }
 
+/**
+ * What `--quiet` still reports, on stderr: what the summary counts as
+ * errors (connections reset or failed, accepts that failed) and accepting
+ * working again.
+ */
+const QUIET_EVENT_TYPES: ServerEvent["type"][] = ["close", "accept-error", "accept-resumed"];
+
+/** Writes the errors among `QUIET_EVENT_TYPES` to stderr, one readable line each. */
+function logErrorsToStderr(event: ServerEvent): void {
+  if (!QUIET_EVENT_TYPES.includes(event.type)) return;
+  if (event.type === "close" && event.reason !== "reset" && event.reason !== "error") return;
+  const segments = formatEvent(event);
+  if (!segments) return;
+  const bytes = new TextEncoder().encode(toPlainText(segments) + "\n");
+  try {
+    let offset = 0;
+    while (offset < bytes.length) offset += Deno.stderr.writeSync(bytes.subarray(offset));
+  } catch {
+    // stderr was closed: keep serving.
+  }
+}
+
+/** An error message as the detail after a colon. */
+function lowerFirst(message: string): string {
+  return message.charAt(0).toLowerCase() + message.slice(1);
+}
+
 /** Reads a PEM file, with a one-line error that names it. */
 async function readPem(path: string, what: string): Promise<string> {
   try {
@@ -319,7 +381,7 @@ async function readPem(path: string, what: string): Promise<string> {
   }
 }
 
-/** Runs the server until SIGINT or SIGTERM; resolves to the exit code. */
+/** Runs the server until SIGINT, SIGTERM or SIGHUP; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   const parsed = await parseCommandLine(() => parseServerArgs(args), {
     printUsage,
@@ -357,9 +419,34 @@ export async function main(args: string[]): Promise<number> {
   }
   const log = createLogger(json, quiet);
   // The readable log prints two lines an exchange: the server need not build
-  // the events it would skip. JSON logs every event.
-  if (!json) options.events = READABLE_EVENT_TYPES;
-  let running: { shutdown(): void; finished: Promise<ServerStats | undefined> };
+  // the events it would skip. Quiet asks only for what counts as an error,
+  // which goes to stderr. JSON logs every event.
+  if (!json) {
+    options.events = quiet ? QUIET_EVENT_TYPES : READABLE_EVENT_TYPES;
+    options.closeEvents = "unusual";
+  }
+  // Either log shows 4 KiB of a message at most: the events need no more,
+  // and a large message's buffer is then freed as soon as it is answered.
+  options.previewBytes = LOG_PREVIEW_BYTES;
+  // The handlers go in before the server prints `Listening on`: a signal
+  // that follows that line at once must drain, not kill, the process. One
+  // that comes while it starts stops it as soon as it listens. SIGHUP (the
+  // terminal closed) drains like SIGTERM.
+  let running: { shutdown(): void; finished: Promise<ServerStats | undefined> } | undefined;
+  let stopping = false;
+  const onSignal = () => {
+    // A second signal: stop now.
+    if (stopping) {
+      log.flush();
+      Deno.exit(EXIT_INTERRUPTED);
+    }
+    stopping = true;
+    running?.shutdown();
+  };
+  for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
+  const removeSignalListeners = () => {
+    for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, onSignal);
+  };
   try {
     // A socket file left by a server that died is replaced; a live one is not.
     if (options.path !== undefined) await clearStaleSocket(options.path);
@@ -367,8 +454,21 @@ export async function main(args: string[]): Promise<number> {
       ? await startWorkers(options, workers, log, quiet)
       : startServer(options, log, quiet);
   } catch (error) {
-    if (error instanceof Deno.errors.NotCapable || !(error instanceof Error)) {
+    removeSignalListeners();
+    // A missing permission or Deno flag is what it is, not a failure to listen.
+    if (
+      error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.NotSupported ||
+      !(error instanceof Error)
+    ) {
       return reportFailure(error, USAGE_HINT, rerun);
+    }
+    if (error instanceof Deno.errors.InvalidData && tlsFiles) {
+      // The files were read: what they hold is not a certificate chain and key.
+      const files = `"${tlsFiles.cert}", "${tlsFiles.key}"`;
+      return reportFailure(
+        new Error(`Invalid TLS certificate or key in ${files}: ${lowerFirst(error.message)}`),
+        USAGE_HINT,
+      );
     }
     const address = options.path !== undefined ? `unix:${options.path}` : formatAddress({
       hostname: options.hostname ?? "0.0.0.0",
@@ -378,38 +478,27 @@ export async function main(args: string[]): Promise<number> {
       ? options.path !== undefined ? "a running server is using it" : "the port is already in use"
       : error instanceof Deno.errors.AlreadyExists
       ? "it exists and is not a socket"
-      : error.message.charAt(0).toLowerCase() + error.message.slice(1);
+      : lowerFirst(error.message);
     return reportFailure(new Error(`Cannot listen on "${address}": ${detail}`), USAGE_HINT);
   }
-  // First signal: drain and stop. A second one: stop now.
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) {
-      log.flush();
-      Deno.exit(EXIT_INTERRUPTED);
-    }
-    stopping = true;
-    running.shutdown();
-  };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  if (stopping) running.shutdown();
   const summary = await running.finished;
   if (summary) log({ type: "summary", time: Date.now(), ...summary });
-  Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  removeSignalListeners();
   return EXIT_OK;
 }
 
 /**
- * One accept loop in this thread. Quiet passes no observer at all, so the
- * server builds no events; the two lines quiet keeps are written here.
+ * One accept loop in this thread. Quiet observes errors only, so the server
+ * builds no events for a normal exchange; the two lines quiet keeps on
+ * stdout are written here.
  */
 function startServer(
   options: ServeOptions,
   log: (event: ServerEvent) => void,
   quiet: boolean,
 ): { shutdown(): void; finished: Promise<ServerStats | undefined> } {
-  const server = serve({ ...options, onEvent: quiet ? undefined : log });
+  const server = serve({ ...options, onEvent: quiet ? logErrorsToStderr : log });
   if (quiet) log({ type: "listening", time: Date.now(), address: formatAddress(server.addr) });
   return {
     shutdown: () => void server.shutdown(),
@@ -425,21 +514,14 @@ async function startWorkers(
   quiet: boolean,
 ): Promise<{ shutdown(): void; finished: Promise<ServerStats | undefined> }> {
   const startedAt = performance.now();
-  const pool = await serveWorkers(options, count, quiet ? undefined : log);
+  const pool = await serveWorkers(options, count, quiet ? logErrorsToStderr : log);
   const address = formatAddress({ hostname: options.hostname ?? "0.0.0.0", port: pool.port });
   log({ type: "listening", time: Date.now(), address });
   let finish!: (stats: ServerStats) => void;
   const finished = new Promise<ServerStats>((resolve) => finish = resolve);
   return {
     shutdown() {
-      if (!quiet) {
-        log({
-          type: "shutdown",
-          time: Date.now(),
-          active: 0,
-          drainTimeoutMs: options.drainTimeout ?? 5000,
-        });
-      }
+      // The pool logs the shutdown, with the connections open in all workers.
       pool.shutdown().then((stats) =>
         finish({ ...stats, uptimeMs: performance.now() - startedAt })
       );

@@ -17,8 +17,21 @@ import type { ServerEvent, ServerStats } from "./events.ts";
 export interface WorkerPool {
   /** The port they share. */
   port: number;
-  /** Drains and stops every worker; resolves to their counters added up. */
+  /**
+   * Drains and stops every worker; resolves to their counters added up. Once
+   * every worker has stopped accepting, one `shutdown` event reports the
+   * connections still open in all of them.
+   */
   shutdown(): Promise<Omit<ServerStats, "uptimeMs">>;
+}
+
+/**
+ * The most workers: twice the CPUs, and 8 on any machine. Each worker is a
+ * thread with its own JavaScript heap (about 11 MiB), and past the cores
+ * more of them only add memory.
+ */
+export function maxWorkers(): number {
+  return Math.max(8, 2 * (navigator.hardwareConcurrency || 1));
 }
 
 /** Rebuilds an error a worker reported, as the class the main thread expects. */
@@ -34,18 +47,21 @@ function rebuild(name: string, message: string): Error {
  *
  * @param options What each worker's `serve()` gets; plain data only.
  * @param count How many workers.
- * @param onEvent Receives the workers' events, each with its `worker` number.
+ * @param onEvent Receives the workers' events, each with its `worker` number,
+ * and the pool's own `shutdown`, without one.
  */
 export async function serveWorkers(
   options: ServeOptions,
   count: number,
-  onEvent?: (event: ServerEvent & { worker: number }) => void,
+  onEvent?: (event: ServerEvent & { worker?: number }) => void,
 ): Promise<WorkerPool> {
   // Both failures below would otherwise end the process with Deno's own
   // message: check first, and say what to add.
   if (typeof (Deno as unknown as Record<string, unknown>).listenDatagram !== "function") {
     // Deno.listenDatagram exists only under --unstable-net, as reusePort does.
-    throw new TypeError("--workers needs Deno's --unstable-net flag (deno run --unstable-net …)");
+    throw new Deno.errors.NotSupported(
+      `Flag "--workers" needs Deno's --unstable-net flag: run with deno run --unstable-net`,
+    );
   }
   const module = new URL("./_server_worker.ts", import.meta.url);
   if (module.protocol === "file:") {
@@ -58,12 +74,16 @@ export async function serveWorkers(
   }
   const workers: Worker[] = [];
   const stopped: Promise<ServerStats>[] = [];
+  // Each worker reports its own shutdown; the pool reports one for all.
+  const draining = { workers: 0, active: 0 };
   const start = (worker: number, port: number) =>
     new Promise<number>((resolve, reject) => {
       const thread = new Worker(module, {
         type: "module",
       });
       workers.push(thread);
+      // Events this worker has posted that are not yet taken (see _server_worker.ts).
+      const unread = new Int32Array(new SharedArrayBuffer(4));
       let stop!: (stats: ServerStats) => void;
       stopped.push(new Promise((resolve) => stop = resolve));
       // A worker that cannot even load (no permission to read its module,
@@ -80,15 +100,29 @@ export async function serveWorkers(
         else if (data.type === "failed") reject(rebuild(data.name, data.message));
         else if (data.type === "stopped") stop(data.stats);
         else if (data.type === "event") {
+          // Taken: the worker may post another. Logging it may block on a
+          // full stdout, and then this thread takes no more.
+          Atomics.sub(unread, 0, 1);
+          Atomics.notify(unread, 0);
           const event = data.event as ServerEvent;
           // The pool speaks for itself where the workers would repeat each other.
-          if (event.type === "listening" || event.type === "shutdown" || event.type === "summary") {
+          if (event.type === "shutdown") {
+            draining.active += event.active;
+            if (++draining.workers === workers.length) {
+              onEvent?.({ ...event, time: Date.now(), active: draining.active });
+            }
             return;
           }
+          if (event.type === "listening" || event.type === "summary") return;
           onEvent?.({ ...event, worker });
         }
       };
-      thread.postMessage({ type: "start", options: { ...options, port }, events: !!onEvent });
+      thread.postMessage({
+        type: "start",
+        options: { ...options, port },
+        events: !!onEvent,
+        unread,
+      });
     });
   try {
     const port = await start(1, options.port ?? 8080);

@@ -19,6 +19,7 @@ import type { CloseEvent, CloseReason, MessageEnd, ServerEvent } from "./events.
 import {
   FIRST_READ_BYTES,
   type Framing,
+  freeBuffer,
   READ_CHUNK_BYTES,
   readMessage,
   type ReceivedMessage,
@@ -37,6 +38,8 @@ export interface ConnectionSettings {
   echo: boolean;
   /** The largest message in bytes. */
   maxMessageBytes: number;
+  /** The most bytes of a message its event carries, copied; `Infinity` hands over the message itself. */
+  previewBytes?: number;
   /** After replying, how long to wait for the client to close first. */
   lingerMs: number;
   /** With line framing: answer line after line on one connection. */
@@ -79,8 +82,11 @@ export function isPeerGone(error: unknown): boolean {
 export interface ConnectionObservers {
   /** Receives the message, reply and close events, if set. */
   emit?: (event: ServerEvent) => void;
-  /** Which of those `emit` receives; all three when not given. */
-  wants?: { message: boolean; reply: boolean; close: boolean };
+  /**
+   * Which of those `emit` receives; all three when not given. With
+   * `closeDone` false, a close is reported only if it was not the normal end.
+   */
+  wants?: { message: boolean; reply: boolean; close: boolean; closeDone?: boolean };
   /** Called once, when the connection has closed. */
   onClosed?: (connection: Connection, reason: CloseReason) => void;
   /** Called when the PROXY header names a client the access rules refuse. */
@@ -103,11 +109,19 @@ export class Connection {
   slot = -1;
   /** When a byte last moved (`performance.now()`); the server's idle sweep reads it. */
   lastActivity = performance.now();
+  /**
+   * When the message being received began (`performance.now()` of its first
+   * byte), or -1 between messages; the server's sweep reads it for the
+   * message deadline. Cleared once the message's reply has been sent.
+   */
+  messageStartedAt = -1;
+  /** The address the server counts this connection under for its per-peer cap. */
+  peerKey: string | undefined;
 
   #conn: Deno.Conn;
   #settings: ConnectionSettings;
   #emit: ((event: ServerEvent) => void) | undefined;
-  #wants: { message: boolean; reply: boolean; close: boolean };
+  #wants: NonNullable<ConnectionObservers["wants"]>;
   #onClosed: ((connection: Connection, reason: CloseReason) => void) | undefined;
   #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
@@ -117,11 +131,17 @@ export class Connection {
   #closed = false;
   /** The first read's buffer while it may go back to the spares; cleared once an observer holds a view of it. */
   #firstReadBuffer: Uint8Array | undefined;
+  /**
+   * A large buffer of this connection's own (a grown message, the streamed
+   * echo's): released when done with, unless an observer holds a view of it.
+   */
+  #ownBuffer: ArrayBuffer | undefined;
   #startedAt = this.lastActivity;
   #onRead = (count: number) => {
     this.bytesIn += count;
     this.#replied = false; // a new message has begun
     this.lastActivity = performance.now();
+    if (this.messageStartedAt < 0) this.messageStartedAt = this.lastActivity;
   };
   #onWrite = (count: number) => {
     this.bytesOut += count;
@@ -219,6 +239,7 @@ export class Connection {
   /** Reports the close, once, and resolves why it closed. */
   #finish(reason: CloseReason, errorText: string | undefined): CloseReason {
     this.#closeSocket();
+    this.#releaseOwnBuffer();
     // Every read is over, and no observer holds a view of the buffer.
     const buffer = this.#firstReadBuffer;
     this.#firstReadBuffer = undefined;
@@ -226,7 +247,9 @@ export class Connection {
       spareFirstReadBuffers.push(buffer);
     }
     const finalReason = this.#closeReason ?? reason;
-    if (this.#emit && this.#wants.close) {
+    if (
+      this.#emit && this.#wants.close && (finalReason !== "done" || this.#wants.closeDone !== false)
+    ) {
       const event: CloseEvent = {
         type: "close",
         time: Date.now(),
@@ -323,6 +346,9 @@ export class Connection {
         onRead: this.#onRead,
         start,
       });
+      if (message.data.buffer !== this.#firstReadBuffer?.buffer) {
+        this.#ownBuffer = message.data.buffer as ArrayBuffer;
+      }
       // A keep-alive client that closes between lines is simply done.
       if (served > 0 && message.end === "eof" && message.data.length === 0) {
         return { end: "eof", unreadInputLikely: false };
@@ -332,7 +358,10 @@ export class Connection {
       await writeAll(this.#conn, answer, this.#onWrite);
       this.#sent(answer.length);
       if (keepAlive && message.end === "newline") {
+        this.#releaseOwnBuffer();
         start = message.leftover;
+        // Bytes past the newline begin the next message, and its deadline.
+        if (start && start.length > 0) this.messageStartedAt = performance.now();
         continue;
       }
       // Input may still be waiting when the message stopped at the limit,
@@ -358,6 +387,7 @@ export class Connection {
     const firstChunk = begun.slice();
     let total = begun.length;
     const buffer = new Uint8Array(Math.min(maxMessageBytes, READ_CHUNK_BYTES));
+    this.#ownBuffer = buffer.buffer;
     let end: MessageEnd = "eof";
     while (true) {
       const room = Math.min(buffer.length, maxMessageBytes - total);
@@ -410,6 +440,7 @@ export class Connection {
       data: this.#forObserver(data),
       bytes,
       end,
+      sequence: this.messages,
     });
   }
 
@@ -420,14 +451,32 @@ export class Connection {
    * reused; a larger one is handed over, and its buffer is not reused.
    */
   #forObserver(data: Uint8Array): Uint8Array {
-    if (data.buffer !== this.#firstReadBuffer?.buffer) return data;
+    const { previewBytes = Infinity } = this.#settings;
+    // A bounded preview is a copy: every buffer stays this connection's.
+    if (previewBytes !== Infinity) return data.slice(0, previewBytes);
+    if (data.buffer !== this.#firstReadBuffer?.buffer) {
+      if (data.buffer === this.#ownBuffer) this.#ownBuffer = undefined;
+      return data;
+    }
     if (data.length <= 64) return data.slice();
     this.#firstReadBuffer = undefined;
     return data;
   }
 
+  /**
+   * Frees a large buffer's memory now. Left to the garbage collector, the
+   * memory of connections that are gone can stay with the process for good:
+   * an idle server allocates nothing, so nothing prompts a collection.
+   */
+  #releaseOwnBuffer(): void {
+    const buffer = this.#ownBuffer;
+    this.#ownBuffer = undefined;
+    if (buffer) freeBuffer(buffer);
+  }
+
   #sent(bytes: number): void {
     this.#replied = true;
+    this.messageStartedAt = -1;
     if (this.#wants.reply) {
       this.#emit?.({ type: "reply", time: Date.now(), id: this.id, peer: this.peer, bytes });
     }

@@ -31,6 +31,8 @@ export type CloseReason =
   | "reset"
   /** The drain deadline passed during shutdown. */
   | "shutdown"
+  /** A message was not whole and answered within the message timeout of its first byte. */
+  | "message-timeout"
   /** Any other I/O error. */
   | "error";
 
@@ -54,6 +56,10 @@ export interface ServerStats {
   closedAtShutdown: number;
   /** Connections refused by the `allow` and `deny` rules. */
   refused: number;
+  /** Connections closed because a message took longer than the message timeout. */
+  messageTimeouts: number;
+  /** Connections refused because their address had the most open at once already. */
+  overPeerLimit: number;
   /** Milliseconds since the server started listening. */
   uptimeMs: number;
 }
@@ -96,6 +102,19 @@ export interface RefusedEvent extends EventBase {
   rule: string;
 }
 
+/**
+ * A connection was refused, closed at once and unanswered, because its
+ * address already had `limit` connections open (`maxPerPeer`).
+ */
+export interface PeerLimitEvent extends EventBase {
+  /** The event's kind. */
+  type: "peer-limit";
+  /** The peer's address. */
+  peer: string;
+  /** The most connections one address may have open at once. */
+  limit: number;
+}
+
 /** A message was received. */
 export interface MessageEvent extends ConnectionEventBase {
   /** The event's kind. */
@@ -109,6 +128,11 @@ export interface MessageEvent extends ConnectionEventBase {
   bytes: number;
   /** How the message ended. */
   end: MessageEnd;
+  /**
+   * The message's number on its connection: 1, then 2, 3… with keep-alive.
+   * The server always sets it; an event without it counts as the first.
+   */
+  sequence?: number;
 }
 
 /** A reply was sent. */
@@ -182,6 +206,7 @@ export const SERVER_EVENT_TYPES = [
   "listening",
   "connection",
   "refused",
+  "peer-limit",
   "message",
   "reply",
   "close",
@@ -196,6 +221,7 @@ export type ServerEvent =
   | ListeningEvent
   | ConnectionEvent
   | RefusedEvent
+  | PeerLimitEvent
   | MessageEvent
   | ReplyEvent
   | CloseEvent

@@ -37,6 +37,34 @@ export const FIRST_READ_BYTES = 1024;
 /** The largest single read once a message is flowing; the buffer grows to it by doubling. */
 export const READ_CHUNK_BYTES = 64 * 1024;
 
+/**
+ * Past the first read, a message grows inside one resizable buffer that
+ * reserves address space for the limit, up to this much (past it, a message
+ * grows by copying). Such a buffer grows in place, and its memory goes back
+ * to the system the moment it is freed. Memory from the ordinary allocator
+ * stayed with the process after the connections were gone: 300 connections
+ * with 1 MiB each left up to 340 MiB behind, 140 MiB even when freed at once.
+ */
+const RESERVE_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Frees a buffer's memory now, detaching it, rather than when the garbage
+ * collector gets to it. Only for buffers no one else holds a view of.
+ */
+export function freeBuffer(buffer: ArrayBuffer): void {
+  if (!buffer.detached && buffer.byteLength > FIRST_READ_BYTES) buffer.transferToFixedLength(0);
+}
+
+/** A resizable buffer, or a plain one where address space cannot be reserved. */
+function reserve(size: number, maxByteLength: number): ArrayBuffer {
+  try {
+    return new ArrayBuffer(size, { maxByteLength });
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return new ArrayBuffer(size);
+  }
+}
+
 /** Something to read from, such as a `Deno.Conn`. */
 export interface ByteReader {
   /** Reads into `p`, resolving to the count read, or `null` at EOF. */
@@ -116,6 +144,8 @@ export async function readMessage(
     ? new Uint8Array(begun.buffer, begun.byteOffset, begun.buffer.byteLength - begun.byteOffset)
     : new Uint8Array(Math.max(1, Math.min(maxBytes, FIRST_READ_BYTES)));
   let length = begun?.length ?? 0;
+  // Whether `buffer` is ours to free: not the caller's start buffer.
+  let owned = !begun;
   /** Whether the bytes from `start` to `length` complete a message, and how. */
   const complete = (start: number): ReceivedMessage | undefined => {
     if (framing === "line") {
@@ -142,14 +172,35 @@ export async function readMessage(
   while (true) {
     if (length >= buffer.length) {
       // Grow by doubling, never past the limit: memory follows what arrived.
-      const grown = new Uint8Array(
-        Math.min(Math.max(buffer.length * 2, FIRST_READ_BYTES), Math.max(maxBytes, length)),
+      const size = Math.min(
+        Math.max(buffer.length * 2, FIRST_READ_BYTES),
+        Math.max(maxBytes, length),
       );
-      grown.set(buffer.subarray(0, length));
-      buffer = grown;
+      const reserved = buffer.buffer as ArrayBuffer;
+      if (owned && reserved.resizable && size <= reserved.maxByteLength) {
+        reserved.resize(size); // in place: nothing to copy, nothing left behind
+        buffer = new Uint8Array(reserved, 0, size);
+      } else {
+        const grown = new Uint8Array(
+          size <= RESERVE_MAX_BYTES
+            ? reserve(size, Math.min(Math.max(maxBytes, size), RESERVE_MAX_BYTES))
+            : new ArrayBuffer(size),
+        );
+        grown.set(buffer.subarray(0, length));
+        if (owned) freeBuffer(buffer.buffer as ArrayBuffer);
+        buffer = grown;
+        owned = true;
+      }
     }
     const wanted = Math.min(buffer.length - length, READ_CHUNK_BYTES);
-    const count = await reader.read(buffer.subarray(length, length + wanted));
+    let count: number | null;
+    try {
+      count = await reader.read(buffer.subarray(length, length + wanted));
+    } catch (error) {
+      // The message is lost with the connection: free what it had filled.
+      if (owned) freeBuffer(buffer.buffer as ArrayBuffer);
+      throw error;
+    }
     if (count === null) return { data: buffer.subarray(0, length), end: "eof" };
     onRead?.(count);
     const start = length;

@@ -103,6 +103,8 @@ function closeDetail(event: CloseEvent): string | undefined {
       return "message reached the size limit, closed";
     case "shutdown":
       return "still open at the shutdown deadline, closed";
+    case "message-timeout":
+      return "message not whole within the message timeout, closed";
     case "reset":
       return `reset by the peer${event.error ? ` (${event.error})` : ""}`;
     case "error":
@@ -136,6 +138,7 @@ export const READABLE_EVENT_TYPES: readonly ServerEvent["type"][] = SERVER_EVENT
  *   data: new TextEncoder().encode("Hai from client"),
  *   bytes: 15,
  *   end: "chunk",
+ *   sequence: 1,
  * });
  * console.log(toPlainText(lines!)); // Got connection from 127.0.0.1:50770\nHai from client
  * ```
@@ -154,12 +157,14 @@ export function formatEvent(
     case "listening":
       return [plain("Listening on "), { text: event.address, style: "bold" }];
     case "message": {
-      const lines = [
+      // A keep-alive connection's later lines follow its first: the peer was
+      // named once (JSON logs name it on every event).
+      const lines = (event.sequence ?? 1) > 1 ? [] : [
         { text: "Got connection from ", style: "dim" as const },
         { text: event.peer, style: "green" as const },
         plain("\n"),
-        plain(preview(event.data, event.bytes, previewBytes)),
       ];
+      lines.push(plain(preview(event.data, event.bytes, previewBytes)));
       if (event.end === "limit") {
         lines.push({ text: " (cut at the size limit)", style: "yellow" });
       }
@@ -205,6 +210,11 @@ export function formatEvent(
         `${event.closedAtShutdown} closed at the deadline`,
       ];
       if (event.refused > 0) parts.push(`${event.refused} refused`);
+      // Shown only when they happened, as refusals are.
+      if (event.messageTimeouts > 0) {
+        parts.push(plural(event.messageTimeouts, "message timeout"));
+      }
+      if (event.overPeerLimit > 0) parts.push(`${event.overPeerLimit} over the per-peer limit`);
       parts.push(`up ${formatDuration(event.uptimeMs)}`);
       return [{ text: parts.join(", "), style: "bold" }];
     }
@@ -213,6 +223,11 @@ export function formatEvent(
         text: `: refused, ${
           event.rule === "not in --allow" ? event.rule : `denied by ${event.rule}`
         }`,
+        style: "yellow",
+      }];
+    case "peer-limit":
+      return [{ text: event.peer, style: "bold" }, {
+        text: `: refused, ${plural(event.limit, "connection")} already open from its address`,
         style: "yellow",
       }];
     case "connection":

@@ -68,6 +68,25 @@ export interface ServeOptions {
    */
   idleTimeout?: number;
   /**
+   * Close a connection whose message is not whole, and answered, this many
+   * milliseconds after its first byte, however steadily bytes trickle in:
+   * the idle timeout never fires for a client that sends a byte a second.
+   * With `keepAlive` each message has its own deadline; between messages
+   * only the idle timeout applies. `0` means no deadline.
+   *
+   * @default {60000}
+   */
+  messageTimeout?: number;
+  /**
+   * The most connections open at once from one IP address. Past it a new
+   * connection from that address is refused: closed at once, unanswered.
+   * `0` means no cap. It counts the socket's address, so it cannot be used
+   * with `path` (no address) or `proxyProtocol` (the balancer's address).
+   *
+   * @default {0}
+   */
+  maxPerPeer?: number;
+  /**
    * The most connections open at once. Past it the server stops accepting
    * until one ends; new clients wait in the kernel's backlog.
    *
@@ -158,6 +177,26 @@ export interface ServeOptions {
    * @default {SERVER_EVENT_TYPES}
    */
   events?: readonly ServerEvent["type"][];
+  /**
+   * Which `close` events `onEvent` receives, when `events` has `"close"`:
+   * `"all"`, or `"unusual"` to leave out the normal end of an exchange
+   * (reason `"done"`). Most connections end normally: not building their
+   * events saves work on each, and the readable log prints nothing for them.
+   *
+   * @default {"all"}
+   */
+  closeEvents?: "all" | "unusual";
+  /**
+   * The most bytes of a message that its `message` event carries in `data`,
+   * as a copy; `bytes` still gives the whole length. The logs show 4 KiB of
+   * a message at most. Bounded, no observer holds a large message's buffer,
+   * so the server releases it as soon as the message is answered, rather
+   * than leaving it to the garbage collector, which may keep the memory for
+   * a long time after the connections are gone.
+   *
+   * @default {Infinity}
+   */
+  previewBytes?: number;
 }
 
 /** Throws a `RangeError` naming `name` unless `value` is a whole number in range. */

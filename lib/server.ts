@@ -47,6 +47,8 @@ export function zeroStats(): Omit<ServerStats, "uptimeMs"> {
     idleTimeouts: 0,
     closedAtShutdown: 0,
     refused: 0,
+    messageTimeouts: 0,
+    overPeerLimit: 0,
   };
 }
 
@@ -85,6 +87,10 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   #startedAt = performance.now();
   #stats: Omit<ServerStats, "active" | "uptimeMs"> = zeroStats();
   #idleTimeoutMs: number;
+  #messageTimeoutMs: number;
+  /** Open connections by address, kept only when there is a per-peer cap. */
+  #perPeer: Map<string, number> | undefined;
+  #maxPerPeer: number;
   #idleSweep: ReturnType<typeof setInterval> | undefined;
   #closing = false;
   #wake: (() => void) | undefined;
@@ -96,13 +102,25 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   constructor(
     listener: Deno.Listener,
     settings: ConnectionSettings,
-    limits: { maxConnections: number; drainTimeoutMs: number; idleTimeoutMs: number },
+    limits: {
+      maxConnections: number;
+      drainTimeoutMs: number;
+      idleTimeoutMs: number;
+      messageTimeoutMs?: number;
+      maxPerPeer?: number;
+    },
     access: AccessPolicy,
     onEvent?: (event: ServerEvent) => void,
     events: readonly ServerEvent["type"][] = SERVER_EVENT_TYPES,
+    closeEvents: "all" | "unusual" = "all",
   ) {
     this.#access = access;
-    this.#idleTimeoutMs = limits.idleTimeoutMs;
+    this.#idleTimeoutMs = limits.idleTimeoutMs > 0 ? limits.idleTimeoutMs : Infinity;
+    this.#messageTimeoutMs = (limits.messageTimeoutMs ?? 0) > 0
+      ? limits.messageTimeoutMs!
+      : Infinity;
+    this.#maxPerPeer = limits.maxPerPeer ?? 0;
+    if (this.#maxPerPeer > 0) this.#perPeer = new Map();
     this.#listener = listener;
     this.addr = listener.addr as A;
     // In keep-alive mode the reply must end with a newline, however the
@@ -116,6 +134,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
       message: this.#wanted.has("message"),
       reply: this.#wanted.has("reply"),
       close: this.#wanted.has("close"),
+      closeDone: closeEvents === "all",
     };
     if (wants.message || wants.reply || wants.close) {
       this.#observers.emit = (event) => this.#emit(event);
@@ -124,11 +143,13 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#emit({ type: "listening", time: Date.now(), address: formatAddress(this.addr) });
     this.#acceptLoop = this.#accept();
-    if (this.#idleTimeoutMs > 0 && Number.isFinite(this.#idleTimeoutMs)) {
-      // One sweep for all connections instead of a timer each: arming and
-      // clearing a timer per connection costs more than the exchange's logic.
-      const period = Math.min(1000, Math.max(10, this.#idleTimeoutMs / 4));
-      this.#idleSweep = setInterval(() => this.#closeIdle(), period);
+    const shortest = Math.min(this.#idleTimeoutMs, this.#messageTimeoutMs);
+    if (Number.isFinite(shortest)) {
+      // One sweep for all connections and both deadlines instead of a timer
+      // each: arming and clearing a timer per connection costs more than the
+      // exchange's logic.
+      const period = Math.min(1000, Math.max(10, shortest / 4));
+      this.#idleSweep = setInterval(() => this.#closeOverdue(), period);
     }
   }
 
@@ -254,8 +275,30 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
         return;
       }
     }
+    let peerKey: string | undefined;
+    if (this.#perPeer) {
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      // An IPv4 client of an IPv6 socket counts as its IPv4 address.
+      peerKey = remote.hostname.startsWith("::ffff:") && remote.hostname.includes(".")
+        ? remote.hostname.slice(7)
+        : remote.hostname;
+      const open = this.#perPeer.get(peerKey) ?? 0;
+      if (open >= this.#maxPerPeer) {
+        closeQuietly(conn);
+        this.#stats.overPeerLimit++;
+        this.#emit({
+          type: "peer-limit",
+          time: Date.now(),
+          peer: formatAddress(remote),
+          limit: this.#maxPerPeer,
+        });
+        return;
+      }
+      this.#perPeer.set(peerKey, open + 1);
+    }
     this.#stats.connections++;
     const connection = new Connection(conn, this.#nextId++, this.#settings, this.#observers);
+    connection.peerKey = peerKey;
     this.#running.add(connection);
     // run() starts the first read before reporting the connection, so the
     // report costs the client nothing; the message can only be reported
@@ -285,6 +328,12 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     if (reason === "reset" || reason === "error") stats.errors++;
     else if (reason === "idle") stats.idleTimeouts++;
     else if (reason === "shutdown") stats.closedAtShutdown++;
+    else if (reason === "message-timeout") stats.messageTimeouts++;
+    if (connection.peerKey !== undefined) {
+      const open = this.#perPeer!.get(connection.peerKey)! - 1;
+      if (open === 0) this.#perPeer!.delete(connection.peerKey);
+      else this.#perPeer!.set(connection.peerKey, open);
+    }
     this.#running.delete(connection);
     this.#wakeUp(); // a slot is free again
     if (this.#running.size === 0) this.#allClosed?.();
@@ -301,10 +350,16 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     onRefused: this.#onRefused,
   };
 
-  #closeIdle(): void {
+  #closeOverdue(): void {
     const now = performance.now();
     for (const connection of this.#running) {
       if (now - connection.lastActivity >= this.#idleTimeoutMs) connection.close("idle");
+      else if (
+        connection.messageStartedAt >= 0 &&
+        now - connection.messageStartedAt >= this.#messageTimeoutMs
+      ) {
+        connection.close("message-timeout");
+      }
     }
   }
 
@@ -313,17 +368,20 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     closeQuietly(this.#listener);
     this.#wakeUp();
     await this.#acceptLoop;
+    // Connections that already have their reply only wait for the client to
+    // close; there is nothing left to deliver, so they go at once, and the
+    // drain waits only for those still in an exchange.
+    let active = 0;
+    for (const connection of this.#running) {
+      if (connection.replied) connection.close("done");
+      else active++;
+    }
     this.#emit({
       type: "shutdown",
       time: Date.now(),
-      active: this.#running.size,
+      active,
       drainTimeoutMs: this.#drainTimeoutMs,
     });
-    // Connections that already have their reply only wait for the client to
-    // close; there is nothing left to deliver, so they go at once.
-    for (const connection of this.#running) {
-      if (connection.replied) connection.close("done");
-    }
     if (this.#running.size > 0) {
       const allClosed = new Promise<void>((resolve) => this.#allClosed = resolve);
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -375,6 +433,8 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     keepAlive = false,
     maxMessageBytes = 1024 * 1024,
     idleTimeout = 30_000,
+    messageTimeout = 60_000,
+    maxPerPeer = 0,
     maxConnections = 1024,
     backlog = 4096,
     drainTimeout = 5_000,
@@ -388,6 +448,8 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
     signal,
     onEvent,
     events = SERVER_EVENT_TYPES,
+    closeEvents = "all",
+    previewBytes = Infinity,
   } = options;
   for (const type of events) {
     if (!(SERVER_EVENT_TYPES as readonly string[]).includes(type)) {
@@ -399,10 +461,16 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
   requireInteger("port", port, 0, 65535);
   requireInteger("maximum message size", maxMessageBytes, 1);
   requireInteger("maximum connections", maxConnections, 1);
+  requireInteger("maximum connections per peer", maxPerPeer, 0);
+  requireDuration("message timeout", messageTimeout);
+  if (previewBytes !== Infinity) requireInteger("preview size", previewBytes, 0);
   requireInteger("backlog", backlog, 1);
   requireDuration("idle timeout", idleTimeout);
   requireDuration("drain timeout", drainTimeout);
   requireDuration("linger timeout", lingerTimeout);
+  if (closeEvents !== "all" && closeEvents !== "unusual") {
+    throw new TypeError(`Invalid closeEvents "${closeEvents}": expected "all" or "unusual"`);
+  }
   if (!FRAMINGS.includes(framing)) {
     throw new TypeError(`Invalid framing "${framing}": expected one of ${FRAMINGS.join(", ")}`);
   }
@@ -412,6 +480,13 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
   const access = createAccessPolicy({ allow, deny });
   if (path !== undefined && access.active) {
     throw new TypeError("Invalid allow or deny for a Unix socket: its peers have no address");
+  }
+  if (maxPerPeer > 0 && (path !== undefined || proxyProtocol)) {
+    throw new TypeError(
+      path !== undefined
+        ? "Invalid maxPerPeer for a Unix socket: its peers have no address"
+        : "Invalid maxPerPeer with proxyProtocol: it would count the balancer's address",
+    );
   }
   signal?.throwIfAborted();
   if (path !== undefined && tls) throw new TypeError("Invalid tls for a Unix socket");
@@ -427,6 +502,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
       reply: typeof reply === "string" ? new TextEncoder().encode(reply) : reply,
       echo,
       maxMessageBytes,
+      previewBytes,
       lingerMs: lingerTimeout,
       keepAlive,
       proxyProtocol,
@@ -434,10 +510,17 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
       // to the address in the PROXY header instead.
       access: proxyProtocol ? access : undefined,
     },
-    { maxConnections, drainTimeoutMs: drainTimeout, idleTimeoutMs: idleTimeout },
+    {
+      maxConnections,
+      drainTimeoutMs: drainTimeout,
+      idleTimeoutMs: idleTimeout,
+      messageTimeoutMs: messageTimeout,
+      maxPerPeer,
+    },
     access,
     onEvent,
     events,
+    closeEvents,
   );
   signal?.addEventListener("abort", () => server.shutdown(), { once: true });
   return server;

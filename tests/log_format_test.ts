@@ -9,7 +9,7 @@ import {
   toPlainText,
 } from "../lib/mod.ts";
 
-const message = (text: string | Uint8Array, bytes?: number): ServerEvent => {
+const message = (text: string | Uint8Array, bytes?: number, sequence = 1): ServerEvent => {
   const data = typeof text === "string" ? new TextEncoder().encode(text) : text;
   return {
     type: "message",
@@ -19,6 +19,7 @@ const message = (text: string | Uint8Array, bytes?: number): ServerEvent => {
     data,
     bytes: bytes ?? data.length,
     end: "chunk",
+    sequence,
   };
 };
 
@@ -27,6 +28,16 @@ Deno.test("formatEvent() prints the lab's two lines for a message", () => {
     toPlainText(formatEvent(message("Hai from client"))!),
     "Got connection from 127.0.0.1:50770\nHai from client",
   );
+});
+
+Deno.test("formatEvent() names the peer once per connection, before its first message", () => {
+  const second: ServerEvent = message("second line\n", undefined, 2);
+  assert.equal(
+    toPlainText(formatEvent(message("first line\n"))!),
+    "Got connection from 127.0.0.1:50770\nfirst line\\n",
+  );
+  assert.equal(toPlainText(formatEvent(second)!), "second line\\n");
+  assert.equal(JSON.parse(formatEventJson(second)).sequence, 2);
 });
 
 Deno.test("formatEvent() leaves out accepts, replies and normal closes", () => {

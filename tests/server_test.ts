@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { READ_CHUNK_BYTES, serve, type ServeOptions } from "../lib/mod.ts";
+import { READ_CHUNK_BYTES, readMessage, serve, type ServeOptions } from "../lib/mod.ts";
 import {
   connect,
   decoder,
@@ -381,4 +381,77 @@ Deno.test("serve() refuses an unknown event type", () => {
     () => serve({ port: 0, events: ["message", "bogus" as "message"] }),
     { name: "TypeError", message: /Invalid event type "bogus"/ },
   );
+});
+
+Deno.test("serve() with closeEvents unusual reports closes other than the normal end", async () => {
+  const { server, recorder } = start({ closeEvents: "unusual", idleTimeout: 50 });
+  await using _ = server;
+  await using conn = await connect(server.addr.port);
+  await writeAll(conn, encoder.encode("Hai from client"));
+  assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
+  conn.close();
+  await using silent = await connect(server.addr.port);
+  const idle = await recorder.waitFor("close");
+  assert.equal(idle.reason, "idle");
+  assert.equal(idle.id, 2);
+  assert.equal(recorder.ofType("close").length, 1);
+  assert.equal((await readAll(silent)).length, 0);
+  assert.equal(server.stats.connections, 2);
+});
+
+Deno.test("serve() with previewBytes gives observers a copy of a message's start, whole after the close", async () => {
+  const { server, recorder } = start({ framing: "line", previewBytes: 8 });
+  await using _ = server;
+  const line = "0123456789".repeat(500) + "\n"; // grows past the first read's buffer
+  for (let i = 0; i < 2; i++) {
+    await using conn = await connect(server.addr.port);
+    await writeAll(conn, encoder.encode(line));
+    assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
+  }
+  await recorder.waitForCount("close", 2);
+  const messages = recorder.ofType("message");
+  assert.deepEqual(messages.map((event) => decoder.decode(event.data)), ["01234567", "01234567"]);
+  assert.deepEqual(messages.map((event) => event.bytes), [line.length, line.length]);
+});
+
+Deno.test("readMessage() grows a long line in place and leaves the caller's start buffer alone", async () => {
+  const bytes = encoder.encode("x".repeat(300_000) + "\n");
+  let offset = 0;
+  const reader = {
+    read(p: Uint8Array) {
+      if (offset >= bytes.length) return Promise.resolve(null);
+      const count = Math.min(p.length, 7000, bytes.length - offset);
+      p.set(bytes.subarray(offset, offset + count));
+      offset += count;
+      return Promise.resolve(count);
+    },
+  };
+  const start = new Uint8Array(1024);
+  start.set(encoder.encode("x"));
+  offset = 1;
+  const message = await readMessage(reader, { framing: "line", start: start.subarray(0, 1) });
+  assert.equal(message.end, "newline");
+  assert.equal(message.data.length, bytes.length);
+  assert.ok(message.data.every((byte, index) => byte === bytes[index]));
+  assert.equal(start.length, 1024, "the start buffer was detached");
+});
+
+Deno.test("serve() counts at shutdown only the connections still in an exchange", async () => {
+  const { server, recorder } = start({ framing: "line", drainTimeout: 100 });
+  // Answered, with bytes after the newline: the server lingers for its close.
+  await using answered = await connect(server.addr.port);
+  await writeAll(answered, encoder.encode("done\nand more"));
+  const reply = new Uint8Array(64);
+  assert.equal(
+    decoder.decode(reply.subarray(0, (await answered.read(reply))!)),
+    "Thanks for connecting",
+  );
+  // Half a line: still in its exchange.
+  await using midway = await connect(server.addr.port);
+  await writeAll(midway, encoder.encode("half a li"));
+  await recorder.waitForCount("connection", 2);
+  await server.shutdown();
+  assert.equal((await recorder.waitFor("shutdown")).active, 1);
+  const reasons = recorder.ofType("close").map((event) => event.reason).sort();
+  assert.deepEqual(reasons, ["done", "shutdown"]);
 });

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { sendMessage } from "../lib/mod.ts";
 import {
   canSpawn,
   connect,
@@ -18,6 +19,13 @@ import {
 } from "./_helpers.ts";
 
 const root = new URL("../", import.meta.url).pathname;
+
+/** Closes a connection that a timer may have closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* closed already */ }
+}
 
 Deno.test({
   name: "server.ts --workers 2 serves from every worker and sums their counts",
@@ -65,7 +73,10 @@ Deno.test({
       await writeAll(late, encoder.encode("sent before "));
       await stdout.until((line) => line.includes('"connection"') && line.includes('"id":'), 10_000);
       child.kill("SIGTERM");
-      await stdout.until((line) => line.includes('"shutdown"'));
+      // One shutdown for the pool, counting the connection open in a worker.
+      const shutdown = JSON.parse(await stdout.until((line) => line.includes('"shutdown"')));
+      assert.equal(shutdown.active, 1);
+      assert.equal(shutdown.worker, undefined);
       await writeAll(late, encoder.encode("the signal"));
       await late.closeWrite();
       assert.equal(decoder.decode(await readAll(late)), "Thanks for connecting");
@@ -86,6 +97,138 @@ Deno.test({
         child.kill("SIGKILL");
       } catch { /* already exited */ }
       await Promise.all([child.status, stdout.rest(), stderr]);
+    }
+  },
+});
+
+Deno.test({
+  name: "server.ts --workers past twice the CPUs (and past 8) is a usage error",
+  ignore: !canSpawn,
+  async fn() {
+    const most = Math.max(8, 2 * (navigator.hardwareConcurrency || 1));
+    const { code, stderr } = await runScript("server.ts", ["--workers", String(most + 1)], {
+      permissions: ["--unstable-net", "--allow-net=127.0.0.1", `--allow-read=${root}lib`],
+    });
+    assert.equal(code, 2);
+    assert.match(stderr, new RegExp(`^error: Invalid workers "${most + 1}": at most ${most} `));
+  },
+});
+
+Deno.test({
+  name: "server.ts --workers without --unstable-net names the flag to add, not a listen failure",
+  ignore: !canSpawn,
+  async fn() {
+    const { code, stderr } = await runScript("server.ts", [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--workers",
+      "2",
+    ], { permissions: ["--allow-net=127.0.0.1", `--allow-read=${root}lib`] });
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      'error: Flag "--workers" needs Deno\'s --unstable-net flag: run with deno run --unstable-net\n',
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "server.ts --workers 2 with a log reader that stalls: the workers wait, memory stays bounded",
+  ignore: !canSpawn || Deno.build.os !== "linux",
+  async fn() {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--unstable-net",
+        "--allow-net=127.0.0.1",
+        `--allow-read=${root}lib`,
+        `${root}server.ts`,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--framing",
+        "line",
+        "--keep-alive",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const output = child.stdout.getReader();
+    const conns: Deno.Conn[] = [];
+    try {
+      // Read up to the listening line, then no more: the log's reader stalls.
+      let head = "";
+      while (!head.includes("\n")) {
+        const { value, done } = await output.read();
+        if (done) throw new Error(`The server ended: ${await stderr}`);
+        head += decoder.decode(value);
+      }
+      const port = Number(head.match(/^Listening on 127\.0\.0\.1:(\d+)/)![1]);
+      const rss = async () => {
+        const { stdout } = await new Deno.Command("cat", { args: [`/proc/${child.pid}/status`] })
+          .output();
+        return Number(decoder.decode(stdout).match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
+      };
+      const before = await rss();
+      // 16 keep-alive clients send 4 KiB lines for 3 s at most, or 40,000 lines.
+      const line = encoder.encode("a".repeat(4095) + "\n");
+      const until = Date.now() + 3000;
+      let served = 0;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        const conn = await connect(port);
+        conns.push(conn);
+        const reply = new Uint8Array(64);
+        while (Date.now() < until && served < 40_000) {
+          await writeAll(conn, line);
+          // A reply that does not come before the deadline is a stalled worker.
+          const timer = setTimeout(() => closeQuietly(conn), Math.max(0, until - Date.now()));
+          const count = await conn.read(reply).catch(() => null);
+          clearTimeout(timer);
+          if (count === null) return;
+          served++;
+        }
+      }));
+      const growth = (await rss()) - before;
+      // The log holds 4 KiB a line: the pipe's 64 KiB, the main thread's
+      // pending lines and each worker's 256 events in flight are all it may
+      // take before the workers wait. Unbounded, they went on serving (40,000
+      // lines in a second) and memory grew 260 MiB.
+      assert.ok(served < 2000, `${served} lines were served with nobody reading the log`);
+      assert.ok(growth < 64 * 1024 * 1024, `RSS grew by ${growth} bytes`);
+      for (const conn of conns.splice(0)) closeQuietly(conn);
+      // The reader comes back: everything logged arrives, and the server
+      // drains and sums up as usual.
+      const rest = (async () => {
+        let text = head;
+        while (true) {
+          const { value, done } = await output.read();
+          if (done) return text;
+          text += decoder.decode(value);
+        }
+      })();
+      const check = await sendMessage({ port, message: "after the stall\n" });
+      assert.equal(decoder.decode(check.reply), "Thanks for connecting\n");
+      child.kill("SIGTERM");
+      const { code } = await child.status;
+      assert.equal(code, 0, await stderr);
+      const lines = (await rest).trimEnd().split("\n");
+      assert.match(lines.at(-1)!, /^Served \d+ connections/);
+      assert.ok(lines.includes("after the stall\\n"));
+    } finally {
+      for (const conn of conns) closeQuietly(conn);
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already exited */ }
+      await child.status;
+      await stderr;
     }
   },
 });
