@@ -130,6 +130,18 @@ interface ClientArgs {
   json: boolean;
 }
 
+/** Flags that load mode refuses, and why: each error says what to do instead. */
+const LOAD_MODE_REFUSES: [string, string][] = [
+  [
+    "connect-timeout",
+    "does not apply in load mode: --timeout limits a whole cycle, connect included",
+  ],
+  ["max-reply", "does not apply in load mode: each cycle reads the reply and discards it"],
+  ["unix", "is not supported in load mode yet: load a TCP port"],
+  ["tls", "is not supported in load mode yet: load a TCP port"],
+  ["ca", "is not supported in load mode yet: load a TCP port"],
+];
+
 function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   const { values, positionals } = parseFlags(args, {
     host: { type: "string" },
@@ -196,10 +208,8 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   if (!loadFlags.some((name) => values[name] !== undefined)) {
     return { options, caFile: text("ca"), json: values.json === true };
   }
-  for (const name of ["max-reply", "connect-timeout", "unix", "tls", "ca"]) {
-    if (values[name] !== undefined) {
-      throw new UsageError(`Flag "--${name}" does not apply in load mode (use --timeout)`);
-    }
+  for (const [name, why] of LOAD_MODE_REFUSES) {
+    if (values[name] !== undefined) throw new UsageError(`Flag "--${name}" ${why}`);
   }
   const load: LoadOptions = {
     hostname: options.hostname,
@@ -212,6 +222,14 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   }
   if (text("duration") !== undefined) {
     load.duration = parseDuration(text("duration")!, "duration");
+    // The library reads 0 as "no time limit", which with no --count is a run
+    // that never ends: not what anyone typing -d 0 means.
+    if (load.duration === 0) {
+      throw new UsageError(
+        `Invalid duration "${text("duration")}": expected more than 0, such as 5s ` +
+          `(for a run bounded by cycles alone, give --count without --duration)`,
+      );
+    }
   }
   if (text("count") !== undefined) load.count = parseCount(text("count")!, "count", 1);
   if (text("timeout") !== undefined) load.cycleTimeout = options.replyTimeout;

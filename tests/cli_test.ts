@@ -210,7 +210,11 @@ const badClientFlags: [string[], RegExp][] = [
   [["-m", "a", "b"], /not both/],
   [["--connections", "0"], /Invalid connections "0"/],
   [["--unix", "/tmp/x.sock", "--host", "::1"], /Flags "--unix" and "--host" cannot be used/],
-  [["--unix", "/tmp/x.sock", "-c", "2"], /Flag "--unix" does not apply in load mode/],
+  [["--unix", "/tmp/x.sock", "-c", "2"], /Flag "--unix" is not supported in load mode yet/],
+  [["--tls", "--load"], /Flag "--tls" is not supported in load mode yet: load a TCP port$/],
+  [["--ca", "ca.pem", "-n", "5"], /Flag "--ca" is not supported in load mode yet/],
+  [["--connect-timeout", "1s", "--load"], /--timeout limits a whole cycle, connect included$/],
+  [["--max-reply", "1MiB", "--load"], /each cycle reads the reply and discards it$/],
   [["-d", "soon"], /Invalid duration "soon"/],
   [["-n", "1.5"], /Invalid count "1\.5"/],
 ];
@@ -223,6 +227,25 @@ Deno.test({
       const { code, stderr } = await runScript("client.ts", args);
       assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
       assertOneLineError(stderr, pattern);
+    }
+  },
+});
+
+Deno.test({
+  name: "client.ts refuses --duration 0, which would run a load forever",
+  ignore,
+  async fn() {
+    // Against a closed port every cycle is refused at once: without the check
+    // the run would never end, so the signal bounds the test.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = String((listener.addr as Deno.NetAddr).port);
+    listener.close();
+    for (const args of [["-d", "0"], ["--duration", "0s", "-c", "1"]]) {
+      const { code, stderr } = await scriptCommand("client.ts", ["--port", port, ...args], {
+        signal: AbortSignal.timeout(15_000),
+      }).output();
+      assert.equal(code, 2, `${args.join(" ")}: ${decoder.decode(stderr)}`);
+      assertOneLineError(decoder.decode(stderr), /Invalid duration "0s?": expected more than 0/);
     }
   },
 });
