@@ -243,30 +243,6 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   return { options, load, json: values.json === true };
 }
 
-/** Writes the result as one JSON object; the reply as text, and as base64 when not UTF-8. */
-function printJson(result: Awaited<ReturnType<typeof sendMessage>>): void {
-  let reply: string;
-  let replyBase64: string | undefined;
-  try {
-    reply = new TextDecoder("utf-8", { fatal: true }).decode(result.reply);
-  } catch {
-    reply = new TextDecoder().decode(result.reply);
-    replyBase64 = btoa(Array.from(result.reply, (byte) => String.fromCharCode(byte)).join(""));
-  }
-  const round = (ms: number | null) => ms === null ? null : Math.round(ms * 1000) / 1000;
-  console.log(JSON.stringify({
-    reply,
-    ...(replyBase64 === undefined ? {} : { replyBase64 }),
-    bytesSent: result.bytesSent,
-    bytesReceived: result.bytesReceived,
-    connectMs: round(result.connectMs),
-    firstByteMs: round(result.firstByteMs),
-    totalMs: round(result.totalMs),
-    local: result.localAddress,
-    remote: result.remoteAddress,
-  }));
-}
-
 /** Runs the load, shows progress on a terminal, prints the report; resolves to the exit code. */
 async function runLoadMode(
   load: LoadOptions,
@@ -345,7 +321,7 @@ export async function main(args: string[]): Promise<number> {
   // Stream the reply to stdout as it arrives; whatever arrived before a
   // failure has been written by the time the error is reported.
   let lastByte: number | undefined;
-  const output = json ? undefined : {
+  const output = {
     write(chunk: Uint8Array) {
       lastByte = chunk[chunk.length - 1];
       return writeAll(Deno.stdout, chunk);
@@ -358,16 +334,23 @@ export async function main(args: string[]): Promise<number> {
     }
   };
   try {
-    const result = await sendMessage({ ...options, output });
+    const result = await sendMessage({ ...options, output: json ? undefined : output });
     await endLine();
-    if (json) printJson(result);
-    else if (result.bytesReceived === 0) {
-      // Not a failure (the exchange completed), but easy to mistake for one.
-      console.error(
-        `note: "${result.remoteAddress}" closed the connection without a reply` +
-          (options.halfClose === false
-            ? ""
-            : "; if it hangs up on a half-close, try --no-half-close"),
+    if (json) {
+      const { resultJson } = await import("./lib/_result_json.ts");
+      const encoder = new TextEncoder();
+      for (const piece of resultJson(result)) await writeAll(Deno.stdout, encoder.encode(piece));
+    }
+    if (result.bytesReceived === 0) {
+      // The client cannot tell a server that read the message and chose to
+      // say nothing from one that refused it unread (--allow): neither is
+      // the reply that was asked for.
+      return reportFailure(
+        new Error(
+          `"${result.remoteAddress}" closed the connection without a reply; ` +
+            `a server that refuses a client (as with --allow) does this`,
+        ),
+        USAGE_HINT,
       );
     }
     return EXIT_OK;
