@@ -59,13 +59,25 @@ until the server closes; the reply goes to stdout unchanged.
   -m, --message TEXT       the message to send
   --connect-timeout TIME   give up connecting after this long, e.g. 500ms, 10s;
                            0 for never (default 10s)
-  --timeout TIME           give up when nothing has moved for this long (default 30s;
-                           in load mode: a whole cycle's limit, default 10s)
+  --timeout TIME           give up when nothing has moved for this long (default 30s,
+                           not counting waits on a piped stdin; with -i, none; in
+                           load mode: a whole cycle's limit, default 10s)
   --max-reply SIZE         longest reply accepted, e.g. 64KiB, 16MiB (default 16MiB)
   --no-half-close          keep sending open after the message, for peers that hang
                            up on a half-close (an interactive nc -l); the reply then
                            ends when the server closes
   --json                   print a JSON result (reply, bytes, timings) instead
+  --crlf                   send line ends as \\r\\n (SMTP, HTTP, Redis by hand)
+
+Interactive, like nc HOST PORT:
+  -i, --interactive        send each line as Enter is pressed (or a piped stdin as
+                           it comes) and print what arrives, both ways at once,
+                           until the server closes. Ctrl-D ends your side (a
+                           half-close), Ctrl-C closes at once (exit code 130).
+                           No timeout unless --timeout, no limit on what arrives
+                           unless --max-reply; not with MESSAGE, --json or load mode
+  deno task client -i --port 9000
+  deno task client -i --crlf --port 9000
 
 Load mode (any of these turns it on): loop connect, send, read to EOF, close
   -c, --connections N      concurrent connections (default 32)
@@ -98,27 +110,32 @@ Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
 }
 
 /**
- * Standard input as the message, read as it is sent once the connection is
- * open; an empty input (such as /dev/null) sends the lab's message instead.
- * Reading only after connecting means a pipe that stays open and silent is
- * caught by the client's timeout rather than keeping it from ever connecting.
+ * Standard input, chunk by chunk as it comes: on a terminal, a line each
+ * time Enter is pressed. Plain reads, not Deno.stdin.readable: streams cost
+ * start-up time.
  */
-async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
-  // Plain reads, not Deno.stdin.readable: streams cost start-up time.
-  const read = async () => {
+async function* readStdin(): AsyncGenerator<Uint8Array> {
+  while (true) {
     const buffer = new Uint8Array(64 * 1024);
     const count = await Deno.stdin.read(buffer);
-    return count === null ? undefined : buffer.subarray(0, count);
-  };
-  let chunk = await read();
-  if (!chunk) {
-    yield new TextEncoder().encode(DEFAULT_MESSAGE);
-    return;
+    if (count === null) return;
+    yield buffer.subarray(0, count);
   }
-  while (chunk) {
+}
+
+/**
+ * Standard input as the message, read as it is sent once the connection is
+ * open; an empty input (such as /dev/null) sends the lab's message instead.
+ * Reading only after connecting means a pipe that stays open and silent
+ * cannot keep the client from ever connecting.
+ */
+async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
+  let empty = true;
+  for await (const chunk of readStdin()) {
+    empty = false;
     yield chunk;
-    chunk = await read();
   }
+  if (empty) yield new TextEncoder().encode(DEFAULT_MESSAGE);
 }
 
 interface ClientArgs {
@@ -128,6 +145,10 @@ interface ClientArgs {
   /** Present in load mode. */
   load?: LoadOptions;
   json: boolean;
+  /** `-i`: a session with what is typed, instead of one message. */
+  interactive: boolean;
+  /** `--crlf`: send line ends as `\r\n`. */
+  crlf: boolean;
 }
 
 /** Flags that load mode refuses, and why: each error says what to do instead. */
@@ -140,6 +161,8 @@ const LOAD_MODE_REFUSES: [string, string][] = [
   ["unix", "is not supported in load mode yet: load a TCP port"],
   ["tls", "is not supported in load mode yet: load a TCP port"],
   ["ca", "is not supported in load mode yet: load a TCP port"],
+  ["interactive", "does not apply in load mode: every cycle sends the same message"],
+  ["crlf", "does not apply in load mode: give the message with the line ends it needs"],
 ];
 
 function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
@@ -161,6 +184,8 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
     load: { type: "boolean" },
     engine: { type: "string" },
     json: { type: "boolean" },
+    interactive: { type: "boolean", short: "i" },
+    crlf: { type: "boolean" },
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
   }, true);
@@ -185,9 +210,25 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   if (text("message") !== undefined && positionals.length > 0) {
     throw new UsageError(`Give the message as an argument or with "--message", not both`);
   }
-  if (text("message") !== undefined) options.message = text("message");
+  const interactive = values.interactive === true;
+  const crlf = values.crlf === true;
+  if (interactive) {
+    if (text("message") !== undefined || positionals.length > 0) {
+      throw new UsageError(
+        `Flag "--interactive" sends what you type: give no MESSAGE or "--message"`,
+      );
+    }
+    if (values.json) {
+      throw new UsageError(`Flags "--interactive" and "--json" cannot be used together`);
+    }
+  } else if (text("message") !== undefined) options.message = text("message");
   else if (positionals.length > 0) options.message = positionals.join(" ");
-  else if (!Deno.stdin.isTerminal()) options.message = stdinOrDefault();
+  else if (!Deno.stdin.isTerminal()) {
+    options.message = stdinOrDefault();
+    // A pipe may pause as long as it likes (tail -f): only an explicit
+    // --timeout counts its silences; the default one waits on the server.
+    if (text("timeout") === undefined) options.timeoutIncludesInput = false;
+  }
   if (text("connect-timeout") !== undefined) {
     options.connectTimeout = parseDuration(text("connect-timeout")!, "connect timeout");
   }
@@ -206,7 +247,7 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   }
   const loadFlags = ["connections", "duration", "count", "keep-alive", "load", "engine"];
   if (!loadFlags.some((name) => values[name] !== undefined)) {
-    return { options, caFile: text("ca"), json: values.json === true };
+    return { options, caFile: text("ca"), json: values.json === true, interactive, crlf };
   }
   for (const [name, why] of LOAD_MODE_REFUSES) {
     if (values[name] !== undefined) throw new UsageError(`Flag "--${name}" ${why}`);
@@ -240,7 +281,7 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
     }
     load.engine = engine;
   }
-  return { options, load, json: values.json === true };
+  return { options, load, json: values.json === true, interactive, crlf };
 }
 
 /** Runs the load, shows progress on a terminal, prints the report; resolves to the exit code. */
@@ -333,6 +374,20 @@ export async function main(args: string[]): Promise<number> {
       await Deno.stdout.write(new Uint8Array([0x0a]));
     }
   };
+  if (parsed.interactive) {
+    try {
+      return await runInteractive(options, output, parsed.crlf);
+    } finally {
+      await endLine();
+    }
+  }
+  if (parsed.crlf) {
+    const { toCrlf } = await import("./lib/interactive.ts");
+    const message = options.message ?? DEFAULT_MESSAGE;
+    options.message = typeof message === "string"
+      ? message.replace(/\r?\n/g, "\r\n")
+      : toCrlf(message as AsyncIterable<Uint8Array>);
+  }
   try {
     const result = await sendMessage({ ...options, output: json ? undefined : output });
     await endLine();
@@ -357,6 +412,46 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     await endLine();
     return reportFailure(error, USAGE_HINT);
+  }
+}
+
+/**
+ * `-i`: sends what is typed, line by line, prints what arrives, until the
+ * server closes. Ctrl-D half-closes; Ctrl-C closes at once (exit 130).
+ */
+async function runInteractive(
+  options: SendMessageOptions,
+  output: { write(chunk: Uint8Array): Promise<unknown> },
+  crlf: boolean,
+): Promise<number> {
+  const { runSession } = await import("./lib/interactive.ts");
+  const interrupted = new AbortController();
+  const onInterrupt = () => interrupted.abort(new Deno.errors.Interrupted("Interrupted"));
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  const { replyTimeout, maxReplyBytes, message: _, ...connection } = options;
+  const onTerminal = Deno.stdin.isTerminal();
+  try {
+    const result = await runSession(readStdin(), output, {
+      ...connection,
+      crlf,
+      idleTimeout: replyTimeout,
+      maxReceivedBytes: maxReplyBytes,
+      signal: interrupted.signal,
+      // Someone typing sees nothing else that says the connection is open.
+      onConnect: onTerminal
+        ? ({ remoteAddress }) =>
+          console.error(`Connected to ${remoteAddress}; Ctrl-D ends your side, Ctrl-C closes`)
+        : undefined,
+    });
+    if (onTerminal && !result.inputEnded) {
+      console.error(`note: "${result.remoteAddress}" closed the connection`);
+    }
+    return EXIT_OK;
+  } catch (error) {
+    if (interrupted.signal.aborted) return EXIT_INTERRUPTED;
+    return reportFailure(error, USAGE_HINT);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
   }
 }
 

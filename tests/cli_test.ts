@@ -216,6 +216,12 @@ const badClientFlags: [string[], RegExp][] = [
   [["--connect-timeout", "1s", "--load"], /--timeout limits a whole cycle, connect included$/],
   [["--max-reply", "1MiB", "--load"], /each cycle reads the reply and discards it$/],
   [["-d", "soon"], /Invalid duration "soon"/],
+  [["-i", "hello"], /Flag "--interactive" sends what you type: give no MESSAGE or "--message"/],
+  [["-i", "-m", "hello"], /Flag "--interactive" sends what you type/],
+  [["--interactive", "--json"], /Flags "--interactive" and "--json" cannot be used together/],
+  [["-i", "-c", "2"], /Flag "--interactive" does not apply in load mode/],
+  [["--crlf", "--load"], /Flag "--crlf" does not apply in load mode/],
+  [["--crlf=yes"], /Flag "--crlf" takes no value/],
   [["-n", "1.5"], /Invalid count "1\.5"/],
 ];
 
@@ -282,6 +288,8 @@ Deno.test({
         "--timeout",
         "--max-reply",
         "--json",
+        "--interactive",
+        "--crlf",
       ]
     ) assert.ok(clientHelp.includes(flag), `client --help lacks ${flag}`);
     for (const script of ["server.ts", "client.ts"] as const) {
