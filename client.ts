@@ -374,13 +374,7 @@ export async function main(args: string[]): Promise<number> {
       await Deno.stdout.write(new Uint8Array([0x0a]));
     }
   };
-  if (parsed.interactive) {
-    try {
-      return await runInteractive(options, output, parsed.crlf);
-    } finally {
-      await endLine();
-    }
-  }
+  if (parsed.interactive) return await runInteractive(options, output, endLine, parsed.crlf);
   if (parsed.crlf) {
     const { toCrlf } = await import("./lib/interactive.ts");
     const message = options.message ?? DEFAULT_MESSAGE;
@@ -422,6 +416,7 @@ export async function main(args: string[]): Promise<number> {
 async function runInteractive(
   options: SendMessageOptions,
   output: { write(chunk: Uint8Array): Promise<unknown> },
+  endLine: () => Promise<void>,
   crlf: boolean,
 ): Promise<number> {
   const { runSession } = await import("./lib/interactive.ts");
@@ -443,12 +438,19 @@ async function runInteractive(
           console.error(`Connected to ${remoteAddress}; Ctrl-D ends your side, Ctrl-C closes`)
         : undefined,
     });
+    await endLine();
     if (onTerminal && !result.inputEnded) {
       console.error(`note: "${result.remoteAddress}" closed the connection`);
     }
     return EXIT_OK;
   } catch (error) {
-    if (interrupted.signal.aborted) return EXIT_INTERRUPTED;
+    await endLine();
+    if (interrupted.signal.aborted) {
+      // The terminal echoed ^C after whatever was typed: end that line, so
+      // the shell's prompt starts on its own, as after a process it killed.
+      if (onTerminal) await Deno.stderr.write(new Uint8Array([0x0a]));
+      return EXIT_INTERRUPTED;
+    }
     return reportFailure(error, USAGE_HINT);
   } finally {
     Deno.removeSignalListener("SIGINT", onInterrupt);
