@@ -8,11 +8,13 @@
  * deno task server          # Listening on 0.0.0.0:8080
  * deno task client          # Thanks for connecting
  * echo hi | deno task client
+ * deno task client -i       # a session: type lines, Ctrl-D to end
  * ```
  *
  * The reply goes to stdout byte for byte; everything else goes to stderr.
- * Exit codes: 0 success, 1 network failure (refused, timed out, reset), 2 a
- * wrong command line.
+ * Exit codes: 0 success, 1 network failure (refused, timed out, reset, no
+ * reply, the message cut short), 2 a wrong command line, 130 Ctrl-C in a
+ * session.
  *
  * @module
  */
@@ -106,7 +108,8 @@ Examples:
   deno task client -- --connections 64 --duration 5s
   deno task load -- --port 9000 --duration 5s
 
-Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
+Exit codes: 0 success, 1 network failure (also no reply, or the message cut
+short), 2 wrong command line, 130 Ctrl-C in an -i session.`);
 }
 
 /**
@@ -374,7 +377,16 @@ export async function main(args: string[]): Promise<number> {
       await Deno.stdout.write(new Uint8Array([0x0a]));
     }
   };
-  if (parsed.interactive) return await runInteractive(options, output, endLine, parsed.crlf);
+  if (parsed.interactive) {
+    const { runInteractive } = await import("./lib/_session_cli.ts");
+    return await runInteractive(options, {
+      input: readStdin(),
+      output,
+      endLine,
+      crlf: parsed.crlf,
+      usageHint: USAGE_HINT,
+    });
+  }
   if (parsed.crlf) {
     const { toCrlf } = await import("./lib/interactive.ts");
     const message = options.message ?? DEFAULT_MESSAGE;
@@ -406,54 +418,6 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     await endLine();
     return reportFailure(error, USAGE_HINT);
-  }
-}
-
-/**
- * `-i`: sends what is typed, line by line, prints what arrives, until the
- * server closes. Ctrl-D half-closes; Ctrl-C closes at once (exit 130).
- */
-async function runInteractive(
-  options: SendMessageOptions,
-  output: { write(chunk: Uint8Array): Promise<unknown> },
-  endLine: () => Promise<void>,
-  crlf: boolean,
-): Promise<number> {
-  const { runSession } = await import("./lib/interactive.ts");
-  const interrupted = new AbortController();
-  const onInterrupt = () => interrupted.abort(new Deno.errors.Interrupted("Interrupted"));
-  Deno.addSignalListener("SIGINT", onInterrupt);
-  const { replyTimeout, maxReplyBytes, message: _, ...connection } = options;
-  const onTerminal = Deno.stdin.isTerminal();
-  try {
-    const result = await runSession(readStdin(), output, {
-      ...connection,
-      crlf,
-      idleTimeout: replyTimeout,
-      maxReceivedBytes: maxReplyBytes,
-      signal: interrupted.signal,
-      // Someone typing sees nothing else that says the connection is open.
-      onConnect: onTerminal
-        ? ({ remoteAddress }) =>
-          console.error(`Connected to ${remoteAddress}; Ctrl-D ends your side, Ctrl-C closes`)
-        : undefined,
-    });
-    await endLine();
-    if (onTerminal && !result.inputEnded) {
-      console.error(`note: "${result.remoteAddress}" closed the connection`);
-    }
-    return EXIT_OK;
-  } catch (error) {
-    await endLine();
-    if (interrupted.signal.aborted) {
-      // The terminal echoed ^C after whatever was typed: end that line, so
-      // the shell's prompt starts on its own, as after a process it killed.
-      if (onTerminal) await Deno.stderr.write(new Uint8Array([0x0a]));
-      return EXIT_INTERRUPTED;
-    }
-    return reportFailure(error, USAGE_HINT);
-  } finally {
-    Deno.removeSignalListener("SIGINT", onInterrupt);
   }
 }
 
