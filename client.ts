@@ -203,7 +203,7 @@ function parseClientArgs(args: string[]): ClientArgs | "help" | "version" {
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 1);
   if (text("unix") !== undefined) {
     if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
-    for (const name of ["host", "port", "connect-timeout"]) {
+    for (const name of ["host", "port"]) {
       if (values[name] !== undefined) {
         throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
       }

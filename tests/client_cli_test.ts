@@ -6,7 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import { canSpawn, decoder, encoder, readAll, scriptCommand, startServer } from "./_helpers.ts";
+import {
+  canSpawn,
+  decoder,
+  encoder,
+  LineReader,
+  readAll,
+  scriptCommand,
+  startServer,
+} from "./_helpers.ts";
 
 const ignore = !canSpawn;
 
@@ -159,5 +167,58 @@ Deno.test({
     const bytes = Uint8Array.from(atob(result.replyBase64), (char) => char.charCodeAt(0));
     assert.deepEqual(bytes, reply);
     assert.equal(result.reply, new TextDecoder().decode(reply));
+  },
+});
+
+Deno.test({
+  name: "client.ts --unix says when the server's backlog is full, and takes --connect-timeout",
+  ignore,
+  async fn() {
+    const path = `/tmp/tcp-lab-test-${crypto.randomUUID()}.sock`;
+    // A listener that never accepts, its one-slot queue taken by its own
+    // connection: Linux then refuses further Unix connects at once.
+    const python = new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(0)
+held = socket.socket(socket.AF_UNIX)
+held.connect(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()
+os.unlink(sys.argv[1])
+`,
+        path,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      signal: AbortSignal.timeout(20_000),
+    }).spawn();
+    const stdout = new LineReader(python.stdout);
+    try {
+      assert.equal(await stdout.next(), "ready");
+      const { code, stderr } = await scriptCommand(
+        "client.ts",
+        ["--unix", path, "--connect-timeout", "2s"],
+        {
+          permissions: [
+            `--allow-read=${path}`,
+            `--allow-write=${path}`,
+            `--allow-net=unix:${path}`,
+          ],
+        },
+      ).output();
+      assert.equal(code, 1);
+      assert.equal(
+        decoder.decode(stderr),
+        `error: Cannot connect to "unix:${path}": the server is not accepting (its backlog is full)\n`,
+      );
+    } finally {
+      await python.stdin.close();
+      await Promise.all([stdout.rest(), python.status]); // it removes the socket file as it leaves
+    }
   },
 });
