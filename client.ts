@@ -66,8 +66,8 @@ until the server closes; the reply goes to stdout unchanged.
                            load mode: a whole cycle's limit, default 10s)
   --max-reply SIZE         longest reply accepted, e.g. 64KiB, 16MiB (default 16MiB)
   --no-half-close          keep sending open after the message, for peers that hang
-                           up on a half-close (an interactive nc -l); the reply then
-                           ends when the server closes
+                           up on a half-close (nc -l; to type into one, use -i); the
+                           reply then ends when the server closes
   --json                   print a JSON result (reply, bytes, timings) instead
   --crlf                   send line ends as \\r\\n (SMTP, HTTP, Redis by hand)
 
