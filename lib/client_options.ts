@@ -112,10 +112,20 @@ export interface ReplySink {
   write(chunk: Uint8Array): Promise<unknown>;
 }
 
-function checkMs(name: string, value: unknown): void {
+/** Throws a `RangeError` unless `value` is a timeout in milliseconds: 0 (none) up to 2^31 - 1. */
+export function checkMs(name: string, value: unknown): void {
   if (typeof value !== "number" || !(value >= 0 && value <= MAX_TIMER_MS)) {
     throw new RangeError(
       `Invalid ${name} "${String(value)}": expected milliseconds from 0 (none) to ${MAX_TIMER_MS}`,
+    );
+  }
+}
+
+/** Throws a `RangeError` unless `value` is a whole number of bytes, at least 1, or `Infinity`. */
+export function checkByteLimit(name: string, value: unknown): void {
+  if (!(value === Infinity || (Number.isSafeInteger(value) && (value as number) >= 1))) {
+    throw new RangeError(
+      `Invalid ${name} "${value}": expected a whole number of bytes, at least 1, or Infinity`,
     );
   }
 }
@@ -179,14 +189,7 @@ export function checkSendMessageOptions(options: SendMessageOptions): void {
   }
   if (connectTimeout !== undefined) checkMs("connectTimeout", connectTimeout);
   if (replyTimeout !== undefined) checkMs("replyTimeout", replyTimeout);
-  if (
-    maxReplyBytes !== undefined &&
-    !(maxReplyBytes === Infinity || (Number.isSafeInteger(maxReplyBytes) && maxReplyBytes >= 1))
-  ) {
-    throw new RangeError(
-      `Invalid maxReplyBytes "${maxReplyBytes}": expected a whole number of bytes, at least 1, or Infinity`,
-    );
-  }
+  if (maxReplyBytes !== undefined) checkByteLimit("maxReplyBytes", maxReplyBytes);
   if (
     output !== undefined && !(output instanceof WritableStream) &&
     typeof (output as ReplySink)?.write !== "function"

@@ -14,6 +14,7 @@
  */
 
 import { exchange, type ReplySink, type SendMessageOptions } from "./client.ts";
+import { checkByteLimit, checkMs } from "./client_options.ts";
 
 /** Options for {@linkcode runSession}. Every field is optional. */
 export interface SessionOptions {
@@ -176,6 +177,15 @@ export async function runSession(
     onConnect,
     ...connection
   } = options;
+  if (typeof (input as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] !== "function") {
+    throw new TypeError("Invalid input: expected an async iterable of bytes");
+  }
+  if (typeof crlf !== "boolean") {
+    throw new TypeError(`Invalid crlf "${crlf}": expected true or false`);
+  }
+  // Checked under the session's own names; the rest, as sendMessage's options.
+  checkMs("idleTimeout", idleTimeout);
+  checkByteLimit("maxReceivedBytes", maxReceivedBytes);
   let inputEnded = false;
   async function* watched(): AsyncGenerator<Uint8Array> {
     yield* crlf ? toCrlf(input) : input;

@@ -349,3 +349,31 @@ Deno.test("runSession() half-closes when the input ends and waits for the server
   assert.equal(received, "one\r\ntwo\r\n");
   assert.equal(result.inputEnded, true);
 });
+
+Deno.test("runSession() checks its input and options before connecting", async () => {
+  const sink = { write: () => Promise.resolve() };
+  async function* nothing() {}
+  const bad: [() => Promise<unknown>, ErrorConstructor, RegExp][] = [
+    [() => runSession(42 as never, sink), TypeError, /Invalid input/],
+    [() => runSession(nothing(), {} as never), TypeError, /Invalid output/],
+    [() => runSession(nothing(), sink, { crlf: "yes" as never }), TypeError, /Invalid crlf/],
+    [
+      () => runSession(nothing(), sink, { idleTimeout: -1 }),
+      RangeError,
+      /Invalid idleTimeout "-1"/,
+    ],
+    [
+      () => runSession(nothing(), sink, { maxReceivedBytes: 0 }),
+      RangeError,
+      /Invalid maxReceivedBytes "0"/,
+    ],
+    [() => runSession(nothing(), sink, { port: 70000 }), RangeError, /Invalid port "70000"/],
+  ];
+  for (const [run, ErrorClass, pattern] of bad) {
+    await assert.rejects(run, (error: Error) => {
+      assert.ok(error instanceof ErrorClass, String(error));
+      assert.match(error.message, pattern);
+      return true;
+    });
+  }
+});
