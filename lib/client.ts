@@ -71,9 +71,14 @@ function sendAll(
   conn: Deno.Conn,
   message: Uint8Array | AsyncIterable<Uint8Array>,
   halfClose: boolean,
-  onProgress: (count: number) => void,
-  waitingForInput: (waiting: boolean) => void,
+  hooks: {
+    onProgress: (count: number) => void;
+    waitingForInput: (waiting: boolean) => void;
+    /** The message stream failed: not the server's doing, and no reason to wait on it. */
+    onInputError: (error: unknown) => void;
+  },
 ): { done: Promise<void>; cancel(): void } {
+  const { onProgress, waitingForInput, onInputError } = hooks;
   const finish = () => halfClose ? conn.closeWrite().catch(() => {}) : Promise.resolve();
   if (message instanceof Uint8Array) {
     const done = writeAll(conn, message, onProgress).then(finish);
@@ -83,8 +88,14 @@ function sendAll(
   const pump = async () => {
     while (true) {
       waitingForInput(true);
-      const { value, done } = await chunks.next();
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        return onInputError(error);
+      }
       waitingForInput(false);
+      const { value, done } = next;
       if (done) break;
       onProgress(0); // a chunk arriving is progress, even before it is written
       await writeAll(conn, value, onProgress);
@@ -184,17 +195,20 @@ export async function exchange(
     conn,
     encoded,
     halfClose,
-    (count) => {
-      bytesSent += count;
-      idle.touch();
-    },
-    (waitingForInput) => {
-      waiting = waitingForInput;
-      // Input that pauses is not the server's silence, until the server has
-      // closed its side and only the rest of the message is awaited.
-      if (timeoutIncludesInput || serverClosed) return;
-      if (waitingForInput) idle.pause();
-      else idle.resume();
+    {
+      onProgress: (count) => {
+        bytesSent += count;
+        idle.touch();
+      },
+      waitingForInput: (waitingForInput) => {
+        waiting = waitingForInput;
+        // Input that pauses is not the server's silence, until the server has
+        // closed its side and only the rest of the message is awaited.
+        if (timeoutIncludesInput || serverClosed) return;
+        if (waitingForInput) idle.pause();
+        else idle.resume();
+      },
+      onInputError: (error) => fail(withContext(error, "Cannot read the message")),
     },
   );
   // Settled below; until then, a failed send must not count as unhandled.

@@ -322,3 +322,20 @@ Deno.test("sendMessage() leaves a pausing message out of the timeout when asked"
     /nothing moved for 150 ms/,
   );
 });
+
+Deno.test("sendMessage() fails at once when its message stream fails", async () => {
+  // An eof-framed server waits for the rest of the message: without the
+  // check, the exchange would wait on it until the timeout.
+  await using server = serve({ hostname: "127.0.0.1", port: 0, framing: "eof", echo: true });
+  async function* failing() {
+    yield encoder.encode("a start, then ");
+    throw new Error("Input/output error");
+  }
+  await assert.rejects(
+    () => sendMessage({ port: server.addr.port, message: failing(), replyTimeout: 5_000 }),
+    (error: Error) => {
+      assert.equal(error.message, "Cannot read the message: input/output error");
+      return true;
+    },
+  );
+});
