@@ -222,7 +222,8 @@ export async function exchange(
   const chunks: Uint8Array[] = [];
   let bytesReceived = 0;
   let firstByteMs: number | null = null;
-  let cut: Error | undefined;
+  // An error already phrased for the user, passed on as it is.
+  let phrased: Error | undefined;
   try {
     const buffer = new Uint8Array(64 * 1024);
     while (true) {
@@ -233,8 +234,14 @@ export async function exchange(
       const room = maxReplyBytes - bytesReceived;
       const kept = buffer.subarray(0, Math.min(count, room));
       bytesReceived += kept.length;
-      if (writer) await writer.write(kept);
-      else chunks.push(kept.slice());
+      if (writer) {
+        try {
+          await writer.write(kept);
+        } catch (error) {
+          // Where the reply goes failed (stdout piped into `head`), not the connection.
+          throw phrased = withContext(error, "Cannot write the reply");
+        }
+      } else chunks.push(kept.slice());
       if (count > room) {
         throw new RangeError(
           `Reply from "${remoteAddress}" is over the limit of ${maxReplyBytes} bytes`,
@@ -250,7 +257,7 @@ export async function exchange(
       // The reply may be complete, but the server never had the whole
       // message: a 1 GiB upload cut at 200 MB is no success.
       const whole = encoded instanceof Uint8Array ? ` of ${encoded.length}` : "";
-      throw cut = withContext(
+      throw phrased = withContext(
         sendError,
         `"${remoteAddress}" closed the connection before the whole message was sent ` +
           `(${bytesSent}${whole} bytes sent)`,
@@ -258,7 +265,7 @@ export async function exchange(
     }
   } catch (error) {
     if (failure) throw failure;
-    if (error instanceof RangeError || error === cut) throw error;
+    if (error instanceof RangeError || error === phrased) throw error;
     throw withContext(error, `Connection to "${remoteAddress}" failed`);
   } finally {
     sending.cancel();

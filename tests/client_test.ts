@@ -339,3 +339,16 @@ Deno.test("sendMessage() fails at once when its message stream fails", async () 
     },
   );
 });
+
+Deno.test("sendMessage() names a failing output as such, not as the connection", async () => {
+  await using server = serve({ hostname: "127.0.0.1", port: 0 });
+  const output = { write: () => Promise.reject(new Deno.errors.BrokenPipe("Broken pipe")) };
+  await assert.rejects(
+    () => sendMessage({ port: server.addr.port, output }),
+    (error: Error) => {
+      assert.ok(error instanceof Deno.errors.BrokenPipe);
+      assert.equal(error.message, "Cannot write the reply: broken pipe");
+      return true;
+    },
+  );
+});
