@@ -55,7 +55,7 @@ export function connect(target: ConnectTarget): Promise<Deno.Conn> {
   const { hostname, port, path, tls, connectTimeout, signal } = target;
   if (path !== undefined) {
     return settle(
-      Deno.connect({ transport: "unix", path }),
+      () => Deno.connect({ transport: "unix", path }),
       `unix:${path}`,
       connectTimeout,
       signal,
@@ -63,7 +63,7 @@ export function connect(target: ConnectTarget): Promise<Deno.Conn> {
   }
   if (tls) {
     return settle(
-      connectTls(hostname, port, tls === true ? [] : tls.caCerts ?? []),
+      (stop) => connectTls(hostname, port, tls === true ? [] : tls.caCerts ?? [], stop),
       formatAddress({ hostname, port }),
       connectTimeout,
       signal,
@@ -75,19 +75,29 @@ export function connect(target: ConnectTarget): Promise<Deno.Conn> {
 /**
  * Connects over TLS and completes the handshake at once, so that a
  * certificate the client does not trust fails here, named as such, rather
- * than as a write error later.
+ * than as a write error later. `connectTls` resolves once TCP is connected,
+ * so a handshake the server never answers is awaited here: `stop` closes the
+ * connection, which cancels the handshake and frees the resource. (Deno
+ * 2.9 still holds the socket itself until the server answers or closes: a
+ * TLS connection closed mid-handshake sends no FIN, and no call forces one.)
  */
 async function connectTls(
   hostname: string,
   port: number,
   caCerts: string[],
+  stop: AbortSignal,
 ): Promise<Deno.TlsConn> {
   const conn = await Deno.connectTls({ hostname, port, caCerts });
+  const close = () => closeQuietly(conn);
+  stop.addEventListener("abort", close, { once: true });
   try {
+    stop.throwIfAborted();
     await conn.handshake();
   } catch (error) {
     closeQuietly(conn);
     throw error;
+  } finally {
+    stop.removeEventListener("abort", close);
   }
   return conn;
 }
@@ -102,23 +112,29 @@ async function connectTls(
  * the same deadline as TCP.
  */
 async function settle<T extends Deno.Conn>(
-  connecting: Promise<T>,
+  start: (stop: AbortSignal) => Promise<T>,
   target: string,
   connectTimeout: number,
   signal: AbortSignal | undefined,
 ): Promise<T> {
   let cancelTimer: (() => void) | undefined;
   let onAbort: (() => void) | undefined;
+  // Tells the connect to give up what it holds, once the race is lost.
+  const stop = new AbortController();
   const stopped = new Promise<never>((_, reject) => {
     if (connectTimeout > 0) {
-      cancelTimer = callAfter(
-        connectTimeout,
-        () => reject(connectTimedOut(target, connectTimeout)),
-      );
+      cancelTimer = callAfter(connectTimeout, () => {
+        reject(connectTimedOut(target, connectTimeout));
+        stop.abort();
+      });
     }
-    onAbort = () => reject(signal!.reason);
+    onAbort = () => {
+      reject(signal!.reason);
+      stop.abort();
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+  const connecting = start(stop.signal);
   try {
     return await Promise.race([connecting, stopped]);
   } catch (error) {
