@@ -8,11 +8,13 @@
  * deno task server          # Listening on 0.0.0.0:8080
  * deno task client          # Thanks for connecting
  * echo hi | deno task client
+ * deno task client -i       # a session: type lines, Ctrl-D to end
  * ```
  *
  * The reply goes to stdout byte for byte; everything else goes to stderr.
- * Exit codes: 0 success, 1 network failure (refused, timed out, reset), 2 a
- * wrong command line.
+ * Exit codes: 0 success, 1 network failure (refused, timed out, reset, no
+ * reply, the message cut short), 2 a wrong command line, 130 Ctrl-C in a
+ * session.
  *
  * @module
  */
@@ -67,13 +69,25 @@ A -- before the flags (the npm habit) is ignored; any later -- ends the flags.
   -m, --message TEXT       the message to send
   --connect-timeout TIME   give up connecting after this long, e.g. 500ms, 10s;
                            0 for never (default 10s)
-  --timeout TIME           give up when nothing has moved for this long (default 30s;
-                           in load mode: a whole cycle's limit, default 10s)
+  --timeout TIME           give up when nothing has moved for this long (default 30s,
+                           not counting waits on a piped stdin; with -i, none; in
+                           load mode: a whole cycle's limit, default 10s)
   --max-reply SIZE         longest reply accepted, e.g. 64KiB, 16MiB (default 16MiB)
   --no-half-close          keep sending open after the message, for peers that hang
-                           up on a half-close (an interactive nc -l); the reply then
-                           ends when the server closes
+                           up on a half-close (nc -l; to type into one, use -i); the
+                           reply then ends when the server closes
   --json                   print a JSON result (reply, bytes, timings) instead
+  --crlf                   send line ends as \\r\\n (SMTP, HTTP, Redis by hand)
+
+Interactive, like nc HOST PORT:
+  -i, --interactive        send each line as Enter is pressed (or a piped stdin as
+                           it comes) and print what arrives, both ways at once,
+                           until the server closes. Ctrl-D ends your side (a
+                           half-close), Ctrl-C closes at once (exit code 130).
+                           No timeout unless --timeout, no limit on what arrives
+                           unless --max-reply; not with MESSAGE, --json or load mode
+  deno task client -i --port 9000
+  deno task client -i --crlf --port 9000
 
 Load mode (any of these turns it on): loop connect, send, read to EOF, close
   -c, --connections N      concurrent connections (default 32)
@@ -103,31 +117,37 @@ Examples:
   deno task client --connections 64 --duration 5s
   deno task load --port 9000 --duration 5s
 
-Exit codes: 0 success, 1 network failure, 2 wrong command line.`);
+Exit codes: 0 success, 1 network failure (also no reply, or the message cut
+short), 2 wrong command line, 130 Ctrl-C in an -i session.`);
+}
+
+/**
+ * Standard input, chunk by chunk as it comes: on a terminal, a line each
+ * time Enter is pressed. Plain reads, not Deno.stdin.readable: streams cost
+ * start-up time.
+ */
+async function* readStdin(): AsyncGenerator<Uint8Array> {
+  while (true) {
+    const buffer = new Uint8Array(64 * 1024);
+    const count = await Deno.stdin.read(buffer);
+    if (count === null) return;
+    yield buffer.subarray(0, count);
+  }
 }
 
 /**
  * Standard input as the message, read as it is sent once the connection is
  * open; an empty input (such as /dev/null) sends the lab's message instead.
- * Reading only after connecting means a pipe that stays open and silent is
- * caught by the client's timeout rather than keeping it from ever connecting.
+ * Reading only after connecting means a pipe that stays open and silent
+ * cannot keep the client from ever connecting.
  */
 async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
-  // Plain reads, not Deno.stdin.readable: streams cost start-up time.
-  const read = async () => {
-    const buffer = new Uint8Array(64 * 1024);
-    const count = await Deno.stdin.read(buffer);
-    return count === null ? undefined : buffer.subarray(0, count);
-  };
-  let chunk = await read();
-  if (!chunk) {
-    yield new TextEncoder().encode(DEFAULT_MESSAGE);
-    return;
-  }
-  while (chunk) {
+  let empty = true;
+  for await (const chunk of readStdin()) {
+    empty = false;
     yield chunk;
-    chunk = await read();
   }
+  if (empty) yield new TextEncoder().encode(DEFAULT_MESSAGE);
 }
 
 /** A client command line, parsed. */
@@ -138,7 +158,25 @@ export interface ClientArgs {
   /** Present in load mode. */
   load?: LoadOptions;
   json: boolean;
+  /** `-i`: a session with what is typed, instead of one message. */
+  interactive: boolean;
+  /** `--crlf`: send line ends as `\r\n`. */
+  crlf: boolean;
 }
+
+/** Flags that load mode refuses, and why: each error says what to do instead. */
+const LOAD_MODE_REFUSES: [string, string][] = [
+  [
+    "connect-timeout",
+    "does not apply in load mode: --timeout limits a whole cycle, connect included",
+  ],
+  ["max-reply", "does not apply in load mode: each cycle reads the reply and discards it"],
+  ["unix", "is not supported in load mode yet: load a TCP port"],
+  ["tls", "is not supported in load mode yet: load a TCP port"],
+  ["ca", "is not supported in load mode yet: load a TCP port"],
+  ["interactive", "does not apply in load mode: every cycle sends the same message"],
+  ["crlf", "does not apply in load mode: give the message with the line ends it needs"],
+];
 
 /**
  * Parses the command line, or answers `"help"` / `"version"`; throws
@@ -165,6 +203,8 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
     load: { type: "boolean" },
     engine: { type: "string" },
     json: { type: "boolean" },
+    interactive: { type: "boolean", short: "i" },
+    crlf: { type: "boolean" },
     help: { type: "boolean", short: "h" },
     version: { type: "boolean", short: "V" },
   }, true);
@@ -179,7 +219,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 1);
   if (text("unix") !== undefined) {
     if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
-    for (const name of ["host", "port", "connect-timeout"]) {
+    for (const name of ["host", "port"]) {
       if (values[name] !== undefined) {
         throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
       }
@@ -189,9 +229,25 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   if (text("message") !== undefined && positionals.length > 0) {
     throw new UsageError(`Give the message as an argument or with "--message", not both`);
   }
-  if (text("message") !== undefined) options.message = text("message");
+  const interactive = values.interactive === true;
+  const crlf = values.crlf === true;
+  if (interactive) {
+    if (text("message") !== undefined || positionals.length > 0) {
+      throw new UsageError(
+        `Flag "--interactive" sends what you type: give no MESSAGE or "--message"`,
+      );
+    }
+    if (values.json) {
+      throw new UsageError(`Flags "--interactive" and "--json" cannot be used together`);
+    }
+  } else if (text("message") !== undefined) options.message = text("message");
   else if (positionals.length > 0) options.message = positionals.join(" ");
-  else if (!Deno.stdin.isTerminal()) options.message = stdinOrDefault();
+  else if (!Deno.stdin.isTerminal()) {
+    options.message = stdinOrDefault();
+    // A pipe may pause as long as it likes (tail -f): only an explicit
+    // --timeout counts its silences; the default one waits on the server.
+    if (text("timeout") === undefined) options.timeoutIncludesInput = false;
+  }
   if (text("connect-timeout") !== undefined) {
     options.connectTimeout = parseDuration(text("connect-timeout")!, "connect timeout");
   }
@@ -210,12 +266,10 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   }
   const loadFlags = ["connections", "duration", "count", "keep-alive", "load", "engine"];
   if (!loadFlags.some((name) => values[name] !== undefined)) {
-    return { options, caFile: text("ca"), json: values.json === true };
+    return { options, caFile: text("ca"), json: values.json === true, interactive, crlf };
   }
-  for (const name of ["max-reply", "connect-timeout", "unix", "tls", "ca"]) {
-    if (values[name] !== undefined) {
-      throw new UsageError(`Flag "--${name}" does not apply in load mode (use --timeout)`);
-    }
+  for (const [name, why] of LOAD_MODE_REFUSES) {
+    if (values[name] !== undefined) throw new UsageError(`Flag "--${name}" ${why}`);
   }
   const load: LoadOptions = {
     hostname: options.hostname,
@@ -228,6 +282,14 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   }
   if (text("duration") !== undefined) {
     load.duration = parseDuration(text("duration")!, "duration");
+    // The library reads 0 as "no time limit", which with no --count is a run
+    // that never ends: not what anyone typing -d 0 means.
+    if (load.duration === 0) {
+      throw new UsageError(
+        `Invalid duration "${text("duration")}": expected more than 0, such as 5s ` +
+          `(for a run bounded by cycles alone, give --count without --duration)`,
+      );
+    }
   }
   if (text("count") !== undefined) load.count = parseCount(text("count")!, "count", 1);
   if (text("timeout") !== undefined) load.cycleTimeout = options.replyTimeout;
@@ -238,31 +300,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
     }
     load.engine = engine;
   }
-  return { options, load, json: values.json === true };
-}
-
-/** Writes the result as one JSON object; the reply as text, and as base64 when not UTF-8. */
-function printJson(result: Awaited<ReturnType<typeof sendMessage>>): void {
-  let reply: string;
-  let replyBase64: string | undefined;
-  try {
-    reply = new TextDecoder("utf-8", { fatal: true }).decode(result.reply);
-  } catch {
-    reply = new TextDecoder().decode(result.reply);
-    replyBase64 = btoa(Array.from(result.reply, (byte) => String.fromCharCode(byte)).join(""));
-  }
-  const round = (ms: number | null) => ms === null ? null : Math.round(ms * 1000) / 1000;
-  console.log(JSON.stringify({
-    reply,
-    ...(replyBase64 === undefined ? {} : { replyBase64 }),
-    bytesSent: result.bytesSent,
-    bytesReceived: result.bytesReceived,
-    connectMs: round(result.connectMs),
-    firstByteMs: round(result.firstByteMs),
-    totalMs: round(result.totalMs),
-    local: result.localAddress,
-    remote: result.remoteAddress,
-  }));
+  return { options, load, json: values.json === true, interactive, crlf };
 }
 
 /** Runs the load, shows progress on a terminal, prints the report; resolves to the exit code. */
@@ -360,7 +398,7 @@ export async function main(args: string[]): Promise<number> {
   // Stream the reply to stdout as it arrives; whatever arrived before a
   // failure has been written by the time the error is reported.
   let lastByte: number | undefined;
-  const output = json ? undefined : {
+  const output = {
     write(chunk: Uint8Array) {
       lastByte = chunk[chunk.length - 1];
       return writeAll(Deno.stdout, chunk);
@@ -372,17 +410,41 @@ export async function main(args: string[]): Promise<number> {
       await Deno.stdout.write(new Uint8Array([0x0a]));
     }
   };
+  if (parsed.interactive) {
+    const { runInteractive } = await import("./lib/_session_cli.ts");
+    return await runInteractive(options, {
+      input: readStdin(),
+      output,
+      endLine,
+      crlf: parsed.crlf,
+      usageHint: USAGE_HINT,
+    });
+  }
+  if (parsed.crlf) {
+    const { toCrlf } = await import("./lib/interactive.ts");
+    const message = options.message ?? DEFAULT_MESSAGE;
+    options.message = typeof message === "string"
+      ? message.replace(/\r?\n/g, "\r\n")
+      : toCrlf(message as AsyncIterable<Uint8Array>);
+  }
   try {
-    const result = await sendMessage({ ...options, output });
+    const result = await sendMessage({ ...options, output: json ? undefined : output });
     await endLine();
-    if (json) printJson(result);
-    else if (result.bytesReceived === 0) {
-      // Not a failure (the exchange completed), but easy to mistake for one.
-      console.error(
-        `note: "${result.remoteAddress}" closed the connection without a reply` +
-          (options.halfClose === false
-            ? ""
-            : "; if it hangs up on a half-close, try --no-half-close"),
+    if (json) {
+      const { resultJson } = await import("./lib/_result_json.ts");
+      const encoder = new TextEncoder();
+      for (const piece of resultJson(result)) await writeAll(Deno.stdout, encoder.encode(piece));
+    }
+    if (result.bytesReceived === 0) {
+      // The client cannot tell a server that read the message and chose to
+      // say nothing from one that refused it unread (--allow): neither is
+      // the reply that was asked for.
+      return reportFailure(
+        new Error(
+          `"${result.remoteAddress}" closed the connection without a reply; ` +
+            `a server that refuses a client (as with --allow) does this`,
+        ),
+        USAGE_HINT,
       );
     }
     return EXIT_OK;

@@ -56,6 +56,7 @@ export class IdleTimer {
   #onIdle: () => void;
   #lastActivity = performance.now();
   #cancel: (() => void) | undefined;
+  #paused = false;
 
   constructor(timeout: number, onIdle: () => void) {
     this.#timeout = timeout;
@@ -68,6 +69,20 @@ export class IdleTimer {
     this.#lastActivity = performance.now();
   }
 
+  /**
+   * Stops counting until {@linkcode resume}: for waits that are nobody's
+   * fault, such as on input that may pause as long as it likes.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Counts again, from now. */
+  resume(): void {
+    this.#paused = false;
+    this.touch();
+  }
+
   /** Disarms the timer; `onIdle` will not be called. */
   stop(): void {
     this.#cancel?.();
@@ -77,7 +92,9 @@ export class IdleTimer {
   #arm(delay: number): void {
     this.#cancel = callAfter(delay, () => {
       const idleFor = performance.now() - this.#lastActivity;
-      if (idleFor >= this.#timeout) {
+      if (this.#paused) {
+        this.#arm(this.#timeout);
+      } else if (idleFor >= this.#timeout) {
         this.#cancel = undefined;
         this.#onIdle();
       } else {

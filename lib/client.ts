@@ -10,99 +10,25 @@
  * @module
  */
 
-import { callAfter, closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
+import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
+import { connect, formatMs, withContext } from "./_connect.ts";
+import {
+  checkSendMessageOptions,
+  DEFAULT_CONNECT_TIMEOUT,
+  DEFAULT_MAX_REPLY_BYTES,
+  DEFAULT_MESSAGE,
+  DEFAULT_REPLY_TIMEOUT,
+  type ReplySink,
+  type SendMessageOptions,
+} from "./client_options.ts";
 
-/** The lab's message. */
-export const DEFAULT_MESSAGE = "Hai from client";
-
-/** Options for {@linkcode sendMessage}. Every field is optional; none gives the lab's client. */
-export interface SendMessageOptions {
-  /**
-   * The server's name or address.
-   *
-   * @default {"127.0.0.1"}
-   */
-  hostname?: string;
-  /**
-   * The server's port.
-   *
-   * @default {8080}
-   */
-  port?: number;
-  /**
-   * Use TLS: `true` to trust the system's certificate authorities, or
-   * `{ caCerts }` to trust these PEM certificates as well. The server's
-   * certificate must name `hostname`.
-   *
-   * @default {false}
-   */
-  tls?: boolean | { caCerts?: string[] };
-  /**
-   * Connect to the Unix domain socket at this path instead; `hostname` and
-   * `port` do not apply. Needs `--allow-read`, `--allow-write` and
-   * `--allow-net=unix:PATH` for it.
-   */
-  path?: string;
-  /**
-   * What to send: text (sent as UTF-8), bytes, or a stream (a
-   * `ReadableStream` or any async iterable of chunks) sent as it is read,
-   * after the connection is open.
-   *
-   * @default {"Hai from client"}
-   */
-  message?: string | Uint8Array | AsyncIterable<Uint8Array>;
-  /**
-   * Half-close after sending, which tells the server the message is complete.
-   * Turn it off for peers that hang up on a half-close, such as an
-   * interactive `nc -l`; the reply then ends only when the server closes.
-   *
-   * @default {true}
-   */
-  halfClose?: boolean;
-  /**
-   * Give up connecting after this many milliseconds. `0` means no timeout.
-   *
-   * @default {10000}
-   */
-  connectTimeout?: number;
-  /**
-   * Give up once nothing has moved for this many milliseconds: no byte from
-   * the server, to it, or from `message`. `0` means no timeout.
-   *
-   * @default {30000}
-   */
-  replyTimeout?: number;
-  /**
-   * The longest reply accepted, in bytes; past it the exchange fails.
-   *
-   * @default {16777216}
-   */
-  maxReplyBytes?: number;
-  /**
-   * Where to write the reply as it arrives. When set, `reply` in the result
-   * is empty and the reply is never held whole in memory. The stream is not
-   * closed.
-   */
-  output?: WritableStream<Uint8Array> | ReplySink;
-  /** Aborting this signal ends the exchange with the signal's reason. */
-  signal?: AbortSignal;
-}
-
-/**
- * Somewhere to write the reply, chunk by chunk, waiting for each write: a
- * lighter alternative to a `WritableStream`, such as `{ write: (chunk) =>
- * writeAll(Deno.stdout, chunk) }`.
- */
-export interface ReplySink {
-  /** Writes one chunk; the chunk's buffer is reused once this resolves. */
-  write(chunk: Uint8Array): Promise<unknown>;
-}
+export { DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions };
 
 /** What {@linkcode sendMessage} resolves to. */
 export interface SendMessageResult {
   /** The reply's bytes (empty when `output` was given). */
   reply: Uint8Array;
-  /** Bytes sent; less than the message when the server closed first. */
+  /** Bytes sent. */
   bytesSent: number;
   /** Bytes received. */
   bytesReceived: number;
@@ -118,137 +44,42 @@ export interface SendMessageResult {
   remoteAddress: string;
 }
 
-function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
-
 /**
- * Connects over TLS and completes the handshake at once, so that a
- * certificate the client does not trust fails here, named as such, rather
- * than as a write error later.
+ * How an exchange ends, beyond its options: what sets an interactive session
+ * (`lib/interactive.ts`) apart from one message and its reply.
  */
-async function connectTls(
-  hostname: string,
-  port: number,
-  caCerts: string[],
-  connectTimeout: number,
-): Promise<Deno.TlsConn> {
-  const target = formatAddress({ hostname, port });
-  let cancelTimer: (() => void) | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    if (connectTimeout > 0 && Number.isFinite(connectTimeout)) {
-      cancelTimer = callAfter(connectTimeout, () =>
-        reject(
-          new Deno.errors.TimedOut(
-            `Cannot connect to "${target}": no answer within ${formatMs(connectTimeout)}`,
-          ),
-        ));
-    }
-  });
-  const connecting = (async () => {
-    const conn = await Deno.connectTls({ hostname, port, caCerts });
-    try {
-      await conn.handshake();
-    } catch (error) {
-      closeQuietly(conn);
-      throw error;
-    }
-    return conn;
-  })();
-  try {
-    return await Promise.race([connecting, timedOut]);
-  } catch (error) {
-    // A connect that outlives its timeout is closed when it completes.
-    connecting.then(closeQuietly, () => {});
-    if (error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.NotCapable) {
-      throw error;
-    }
-    throw withContext(error, `Cannot connect to "${target}"`);
-  } finally {
-    cancelTimer?.();
-  }
-}
-
-/** A Unix socket connects at once or not at all: it needs no timeout. */
-async function connectUnix(path: string): Promise<Deno.Conn> {
-  try {
-    return await Deno.connect({ transport: "unix", path });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) throw error;
-    throw withContext(error, `Cannot connect to "unix:${path}"`);
-  }
-}
-
-async function connect(
-  hostname: string,
-  port: number,
-  connectTimeout: number,
-  signal: AbortSignal | undefined,
-): Promise<Deno.TcpConn> {
-  const target = formatAddress({ hostname, port });
-  const controller = new AbortController();
-  const connecting = Deno.connect({ hostname, port, signal: controller.signal });
-  const cancelTimer = connectTimeout > 0 && Number.isFinite(connectTimeout)
-    ? callAfter(connectTimeout, () =>
-      controller.abort(
-        new Deno.errors.TimedOut(
-          `Cannot connect to "${target}": no answer within ${formatMs(connectTimeout)}`,
-        ),
-      ))
-    : undefined;
-  const onAbort = () => controller.abort(signal?.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  try {
-    return await connecting;
-  } catch (error) {
-    if (controller.signal.aborted) throw controller.signal.reason;
-    if (error instanceof Deno.errors.NotCapable) throw error;
-    // "localhost" is this machine over either IP family (RFC 6761), but a
-    // hosts file may name only one: when it is refused, try both loopbacks.
-    if (error instanceof Deno.errors.ConnectionRefused && /^(.+\.)?localhost\.?$/i.test(hostname)) {
-      for (const loopback of ["::1", "127.0.0.1"]) {
-        try {
-          return await Deno.connect({ hostname: loopback, port, signal: controller.signal });
-        } catch {
-          if (controller.signal.aborted) throw controller.signal.reason;
-          // refused, or not permitted: the original error says more
-        }
-      }
-    }
-    throw withContext(error, `Cannot connect to "${target}"`);
-  } finally {
-    cancelTimer?.();
-    signal?.removeEventListener("abort", onAbort);
-  }
-}
-
-/**
- * Rebuilds an I/O error with the operation and address in front, keeping its
- * class (so `instanceof Deno.errors.ConnectionRefused` still holds) and the
- * original as `cause`. Drops the `(os error N)` suffix, which only repeats it.
- */
-function withContext(error: unknown, context: string): Error {
-  if (!(error instanceof Error)) return new Error(`${context}: ${String(error)}`);
-  const detail = error.message.replace(/ \(os error \d+\)$/, "");
-  const text = `${context}: ${detail.charAt(0).toLowerCase()}${detail.slice(1)}`;
-  const ErrorClass = Object.values(Deno.errors).includes(error.constructor as typeof Error)
-    ? error.constructor as ErrorConstructor
-    : Error;
-  return new ErrorClass(text, { cause: error });
+export interface ExchangePolicy {
+  /**
+   * End as soon as the server closes its side, leaving the rest of the input
+   * unsent, as a session does. One exchange instead finishes sending its
+   * message (the server may have closed only its sending side, as `nc -N`
+   * does), and fails if the server does not take all of it.
+   */
+  endWithServer?: boolean;
+  /** Called once the connection is open, with both ends' addresses. */
+  onConnect?: (addresses: { localAddress: string; remoteAddress: string }) => void;
 }
 
 /**
  * Sends the message, then half-closes. Returns a way to stop reading a
  * message stream once the exchange is over, so that a pipe that never ends
- * cannot keep the exchange alive.
+ * cannot keep the exchange alive. `done` rejects only when a write fails:
+ * the peer has the whole message once the last write is accepted, so a
+ * half-close the peer has made moot is no failure.
  */
 function sendAll(
   conn: Deno.Conn,
   message: Uint8Array | AsyncIterable<Uint8Array>,
   halfClose: boolean,
-  onProgress: (count: number) => void,
+  hooks: {
+    onProgress: (count: number) => void;
+    waitingForInput: (waiting: boolean) => void;
+    /** The message stream failed: not the server's doing, and no reason to wait on it. */
+    onInputError: (error: unknown) => void;
+  },
 ): { done: Promise<void>; cancel(): void } {
-  const finish = () => halfClose ? conn.closeWrite() : Promise.resolve();
+  const { onProgress, waitingForInput, onInputError } = hooks;
+  const finish = () => halfClose ? conn.closeWrite().catch(() => {}) : Promise.resolve();
   if (message instanceof Uint8Array) {
     const done = writeAll(conn, message, onProgress).then(finish);
     return { done, cancel() {} };
@@ -256,7 +87,15 @@ function sendAll(
   const chunks = message[Symbol.asyncIterator]();
   const pump = async () => {
     while (true) {
-      const { value, done } = await chunks.next();
+      waitingForInput(true);
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await chunks.next();
+      } catch (error) {
+        return onInputError(error);
+      }
+      waitingForInput(false);
+      const { value, done } = next;
       if (done) break;
       onProgress(0); // a chunk arriving is progress, even before it is written
       await writeAll(conn, value, onProgress);
@@ -273,7 +112,10 @@ function sendAll(
  * Rejects with `Deno.errors.ConnectionRefused`, `Deno.errors.TimedOut`,
  * `Deno.errors.ConnectionReset` and the like, each with a one-line message
  * that names the address: `Cannot connect to "127.0.0.1:8080": connection
- * refused`. A reply over `maxReplyBytes` rejects with a `RangeError`.
+ * refused`. A server that closes before it has taken the whole message
+ * rejects too (`Deno.errors.BrokenPipe` or `ConnectionReset`), even when it
+ * replied. A reply over `maxReplyBytes` rejects with a `RangeError`; an
+ * invalid option throws a `TypeError` or `RangeError` before connecting.
  *
  * @example Asking the lab server
  * ```ts
@@ -286,32 +128,43 @@ function sendAll(
  * @param options Where to connect, what to send, and the limits.
  * @returns The reply and timings.
  */
-export async function sendMessage(options: SendMessageOptions = {}): Promise<SendMessageResult> {
+export function sendMessage(options: SendMessageOptions = {}): Promise<SendMessageResult> {
+  return exchange(options);
+}
+
+/** {@linkcode sendMessage}, with the ways a session differs; see {@linkcode ExchangePolicy}. */
+export async function exchange(
+  options: SendMessageOptions,
+  policy: ExchangePolicy = {},
+): Promise<SendMessageResult> {
+  checkSendMessageOptions(options);
   const {
     hostname = "127.0.0.1",
     port = 8080,
     message = DEFAULT_MESSAGE,
     halfClose = true,
-    connectTimeout = 10_000,
-    replyTimeout = 30_000,
-    maxReplyBytes = 16 * 1024 * 1024,
+    connectTimeout = DEFAULT_CONNECT_TIMEOUT,
+    replyTimeout = DEFAULT_REPLY_TIMEOUT,
+    timeoutIncludesInput = true,
+    maxReplyBytes = DEFAULT_MAX_REPLY_BYTES,
     output,
     path,
     tls,
     signal,
   } = options;
-  if (path === undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
-    throw new RangeError(`Invalid port "${port}": expected a whole number from 1 to 65535`);
-  }
+  const { endWithServer = false, onConnect } = policy;
   signal?.throwIfAborted();
   const startedAt = performance.now();
-  const conn = path !== undefined
-    ? await connectUnix(path)
-    : tls
-    ? await connectTls(hostname, port, tls === true ? [] : tls.caCerts ?? [], connectTimeout)
-    : await connect(hostname, port, connectTimeout, signal);
+  const conn = await connect({ hostname, port, path, tls, connectTimeout, signal });
+  // The signal may have aborted just as the connection opened.
+  if (signal?.aborted) {
+    closeQuietly(conn);
+    throw signal.reason;
+  }
   const connectMs = performance.now() - startedAt;
   const remoteAddress = formatAddress(conn.remoteAddr, path);
+  const localAddress = formatAddress(conn.localAddr, path);
+  onConnect?.({ localAddress, remoteAddress });
   let failure: Error | undefined;
   let failed!: () => void;
   const failedSignal = new Promise<void>((resolve) => failed = resolve);
@@ -320,36 +173,57 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     closeQuietly(conn);
     failed();
   };
+  let serverClosed = false;
   const idle = new IdleTimer(
     replyTimeout,
     () =>
       fail(
         new Deno.errors.TimedOut(
-          `Gave up on "${remoteAddress}": nothing moved for ${formatMs(replyTimeout)}`,
+          serverClosed
+            ? `Gave up on "${remoteAddress}": it closed its side, and the rest of the message ` +
+              `did not come within ${formatMs(replyTimeout)}`
+            : `Gave up on "${remoteAddress}": nothing moved for ${formatMs(replyTimeout)}`,
         ),
       ),
   );
   const onAbort = () => fail(signal!.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   let bytesSent = 0;
+  let waiting = false;
+  const encoded = typeof message === "string" ? new TextEncoder().encode(message) : message;
   const sending = sendAll(
     conn,
-    typeof message === "string" ? new TextEncoder().encode(message) : message,
+    encoded,
     halfClose,
-    (count) => {
-      bytesSent += count;
-      idle.touch();
+    {
+      onProgress: (count) => {
+        bytesSent += count;
+        idle.touch();
+      },
+      waitingForInput: (waitingForInput) => {
+        waiting = waitingForInput;
+        // Input that pauses is not the server's silence, until the server has
+        // closed its side and only the rest of the message is awaited.
+        if (timeoutIncludesInput || serverClosed) return;
+        if (waitingForInput) idle.pause();
+        else idle.resume();
+      },
+      onInputError: (error) => fail(withContext(error, "Cannot read the message")),
     },
   );
-  // The server may close before it has read everything (the lab's framing
-  // takes one read); the reply it sent is still the answer, so a failed send
-  // is not an error of its own.
-  sending.done.catch(() => {});
+  // Settled below; until then, a failed send must not count as unhandled.
+  let sendError: unknown;
+  const sent = sending.done.then(() => true, (error) => {
+    sendError = error;
+    return false;
+  });
 
   const writer = output instanceof WritableStream ? output.getWriter() : output;
   const chunks: Uint8Array[] = [];
   let bytesReceived = 0;
   let firstByteMs: number | null = null;
+  // An error already phrased for the user, passed on as it is.
+  let phrased: Error | undefined;
   try {
     const buffer = new Uint8Array(64 * 1024);
     while (true) {
@@ -360,20 +234,38 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
       const room = maxReplyBytes - bytesReceived;
       const kept = buffer.subarray(0, Math.min(count, room));
       bytesReceived += kept.length;
-      if (writer) await writer.write(kept);
-      else chunks.push(kept.slice());
+      if (writer) {
+        try {
+          await writer.write(kept);
+        } catch (error) {
+          // Where the reply goes failed (stdout piped into `head`), not the connection.
+          throw phrased = withContext(error, "Cannot write the reply");
+        }
+      } else chunks.push(kept.slice());
       if (count > room) {
         throw new RangeError(
           `Reply from "${remoteAddress}" is over the limit of ${maxReplyBytes} bytes`,
         );
       }
     }
+    serverClosed = true;
+    if (waiting) idle.resume();
     // The server may stop sending before it stops reading (a half-close, as
-    // nc -N does): finish sending the message, under the same timeout.
-    await Promise.race([sending.done.catch(() => {}), failedSignal]);
+    // nc -N does): finish sending the message, under the same timeout. A
+    // session ends here instead: the server has closed the conversation.
+    if (!endWithServer && !(await Promise.race([sent, failedSignal.then(() => true)]))) {
+      // The reply may be complete, but the server never had the whole
+      // message: a 1 GiB upload cut at 200 MB is no success.
+      const whole = encoded instanceof Uint8Array ? ` of ${encoded.length}` : "";
+      throw phrased = withContext(
+        sendError,
+        `"${remoteAddress}" closed the connection before the whole message was sent ` +
+          `(${bytesSent}${whole} bytes sent)`,
+      );
+    }
   } catch (error) {
     if (failure) throw failure;
-    if (error instanceof RangeError) throw error;
+    if (error instanceof RangeError || error === phrased) throw error;
     throw withContext(error, `Connection to "${remoteAddress}" failed`);
   } finally {
     sending.cancel();
@@ -396,7 +288,7 @@ export async function sendMessage(options: SendMessageOptions = {}): Promise<Sen
     connectMs,
     firstByteMs,
     totalMs: performance.now() - startedAt,
-    localAddress: formatAddress(conn.localAddr, path),
+    localAddress,
     remoteAddress,
   };
 }

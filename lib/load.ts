@@ -20,6 +20,7 @@ import { epollUnavailable, runEpollLoad } from "./_epoll_load.ts";
 import type { LoadTally } from "./_load_engine.ts";
 import { runPortableLoad } from "./_portable_load.ts";
 import { formatAddress } from "./_io.ts";
+import { checkLoadNumbers } from "./_load_checks.ts";
 
 /**
  * How the load is generated.
@@ -68,7 +69,8 @@ export interface LoadOptions {
   count?: number;
   /**
    * Stop starting cycles after this many milliseconds. `0` means no limit:
-   * stop at `count`. With neither, the run lasts 10 seconds.
+   * stop at `count`. With neither given, the run lasts 10 seconds; `0` with
+   * no count and no `signal` would never end, and throws a `RangeError`.
    *
    * @default {0}
    */
@@ -216,6 +218,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
       `Invalid concurrency "${concurrency}": expected a whole number of at least 1`,
     );
   }
+  checkLoadNumbers({ port, count, duration, cycleTimeout }, signal !== undefined);
   const payload = typeof message === "string" ? new TextEncoder().encode(message) : message;
   if (keepAlive && payload[payload.length - 1] !== 0x0a) {
     throw new TypeError("With keepAlive the message must end with a newline");

@@ -6,7 +6,7 @@
  *   close; each connection on its own, with limits, timeouts and a draining
  *   shutdown.
  * - {@linkcode sendMessage} is the client: connect, send, half-close, read the
- *   reply to EOF.
+ *   reply to EOF; {@linkcode runSession} is its interactive form, as `nc`.
  * - {@linkcode formatEvent} and {@linkcode formatEventJson} turn the server's
  *   events into log lines; {@linkcode escapeBytes} makes a peer's bytes safe to
  *   print.
@@ -33,6 +33,7 @@ export {
   type SendMessageOptions,
   type SendMessageResult,
 } from "./client.ts";
+export { runSession, type SessionOptions, type SessionResult, toCrlf } from "./interactive.ts";
 export { formatLoadProgress, formatLoadReport } from "./load_format.ts";
 export {
   type LatencySummary,

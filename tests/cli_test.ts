@@ -102,7 +102,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "client.ts notes on stderr when the server closes without a reply",
+  name: "client.ts exits 1 when the server reads the message and closes without a reply",
   ignore,
   async fn() {
     using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -114,14 +114,14 @@ Deno.test({
     })();
     const client = await runScript("client.ts", ["--port", String(port)]);
     await serverSide;
-    assert.equal(client.code, 0);
+    // From the client's side this looks just like a refusal: no reply.
+    assert.equal(client.code, 1);
     assert.equal(client.stdout.length, 0);
-    assert.match(
+    assertOneLineError(
       client.stderr,
-      new RegExp(
-        `^note: "127\\.0\\.0\\.1:${port}" closed the connection without a reply; .*--no-half-close\n$`,
-      ),
+      new RegExp(`^error: "127\\.0\\.0\\.1:${port}" closed the connection without a reply; `),
     );
+    assert.doesNotMatch(client.stderr, /--no-half-close/);
   },
 });
 
@@ -213,8 +213,18 @@ const badClientFlags: [string[], RegExp][] = [
   [["-m", "a", "b"], /not both/],
   [["--connections", "0"], /Invalid connections "0"/],
   [["--unix", "/tmp/x.sock", "--host", "::1"], /Flags "--unix" and "--host" cannot be used/],
-  [["--unix", "/tmp/x.sock", "-c", "2"], /Flag "--unix" does not apply in load mode/],
+  [["--unix", "/tmp/x.sock", "-c", "2"], /Flag "--unix" is not supported in load mode yet/],
+  [["--tls", "--load"], /Flag "--tls" is not supported in load mode yet: load a TCP port$/],
+  [["--ca", "ca.pem", "-n", "5"], /Flag "--ca" is not supported in load mode yet/],
+  [["--connect-timeout", "1s", "--load"], /--timeout limits a whole cycle, connect included$/],
+  [["--max-reply", "1MiB", "--load"], /each cycle reads the reply and discards it$/],
   [["-d", "soon"], /Invalid duration "soon"/],
+  [["-i", "hello"], /Flag "--interactive" sends what you type: give no MESSAGE or "--message"/],
+  [["-i", "-m", "hello"], /Flag "--interactive" sends what you type/],
+  [["--interactive", "--json"], /Flags "--interactive" and "--json" cannot be used together/],
+  [["-i", "-c", "2"], /Flag "--interactive" does not apply in load mode/],
+  [["--crlf", "--load"], /Flag "--crlf" does not apply in load mode/],
+  [["--crlf=yes"], /Flag "--crlf" takes no value/],
   [["-n", "1.5"], /Invalid count "1\.5"/],
 ];
 
@@ -226,6 +236,25 @@ Deno.test({
       const { code, stderr } = await runScript("client.ts", args);
       assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
       assertOneLineError(stderr, pattern);
+    }
+  },
+});
+
+Deno.test({
+  name: "client.ts refuses --duration 0, which would run a load forever",
+  ignore,
+  async fn() {
+    // Against a closed port every cycle is refused at once: without the check
+    // the run would never end, so the signal bounds the test.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = String((listener.addr as Deno.NetAddr).port);
+    listener.close();
+    for (const args of [["-d", "0"], ["--duration", "0s", "-c", "1"]]) {
+      const { code, stderr } = await scriptCommand("client.ts", ["--port", port, ...args], {
+        signal: AbortSignal.timeout(15_000),
+      }).output();
+      assert.equal(code, 2, `${args.join(" ")}: ${decoder.decode(stderr)}`);
+      assertOneLineError(decoder.decode(stderr), /Invalid duration "0s?": expected more than 0/);
     }
   },
 });
@@ -262,6 +291,8 @@ Deno.test({
         "--timeout",
         "--max-reply",
         "--json",
+        "--interactive",
+        "--crlf",
       ]
     ) assert.ok(clientHelp.includes(flag), `client --help lacks ${flag}`);
     for (const script of ["server.ts", "client.ts"] as const) {

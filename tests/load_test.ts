@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { serve } from "../lib/mod.ts";
+import { type LoadOptions, runLoad, serve } from "../lib/mod.ts";
 import {
   canSpawn,
   connect,
@@ -170,5 +170,64 @@ Deno.test({
     assert.ok(report.cycles > 0);
     assert.ok(report.elapsedMs < 60_000);
     assert.deepEqual(report.errors, {});
+  },
+});
+
+Deno.test("runLoad() checks its numbers before any cycle", async () => {
+  const bad: [LoadOptions, RegExp][] = [
+    [{ duration: -1 }, /Invalid duration "-1"/],
+    [{ count: -5 }, /Invalid count "-5"/],
+    [{ count: 1.5 }, /Invalid count "1\.5"/],
+    [{ count: 1, cycleTimeout: -1 }, /Invalid cycleTimeout "-1"/],
+    [{ count: 1, port: 0 }, /Invalid port "0"/],
+  ];
+  for (const [options, pattern] of bad) {
+    // The signal bounds the run should a check be missing.
+    const signal = AbortSignal.timeout(2_000);
+    await assert.rejects(
+      () => runLoad({ port: 9, engine: "portable", signal, ...options }),
+      (error: Error) => {
+        assert.ok(error instanceof RangeError, `${JSON.stringify(options)}: ${error}`);
+        assert.match(error.message, pattern);
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test({
+  name: "runLoad() refuses a run that nothing could end, and runs until aborted with a signal",
+  ignore: !canSpawn,
+  async fn() {
+    // Without the check the run would never end: in a process of its own,
+    // which the time limit kills, against a closed loopback port.
+    const load = new URL("../lib/load.ts", import.meta.url).href;
+    for (const options of ["{ duration: 0 }", "{ duration: 0, count: 0 }"]) {
+      const code = `
+        import { runLoad } from "${load}";
+        await runLoad({ port: 9, engine: "portable", ...${options} }).then(
+          () => console.log("ended"),
+          (error) => console.log(error.constructor.name, error.message),
+        );
+      `;
+      const { stdout } = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--allow-net=127.0.0.1:9", code],
+        stdout: "piped",
+        stderr: "null",
+        signal: AbortSignal.timeout(10_000),
+      }).output();
+      assert.match(decoder.decode(stdout), /^RangeError .*would never end/, options);
+    }
+    await using server = serve({ hostname: "127.0.0.1", port: 0 });
+    const controller = new AbortController();
+    const report = await runLoad({
+      port: server.addr.port,
+      duration: 0,
+      concurrency: 1,
+      engine: "portable",
+      signal: controller.signal,
+      onProgress: () => controller.abort(),
+    });
+    assert.ok(report.cycles >= 1);
   },
 });
