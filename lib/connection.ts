@@ -24,7 +24,7 @@ import {
   type ReceivedMessage,
 } from "./framing.ts";
 import type { AccessPolicy } from "./access.ts";
-import { parseProxyHeader } from "./proxy_protocol.ts";
+import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, PROXY_V1_MAX_BYTES } from "./proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
@@ -184,17 +184,20 @@ export class Connection {
       // The first read happens here, before any framing logic, so that an
       // idle connection waits in this one function: each suspended async
       // call holds memory, and ten thousand idle clients multiply it.
-      const { maxMessageBytes } = this.#settings;
-      const size = Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES));
-      let first: Uint8Array = (size === FIRST_READ_BYTES && spareFirstReadBuffers.pop()) ||
-        new Uint8Array(size);
-      this.#firstReadBuffer = first;
-      let count = await this.#conn.read(first);
-      if (count !== null) this.#onRead(count);
+      let first: Uint8Array;
+      let count: number | null;
       if (this.#settings.proxyProtocol) {
-        const rest = await this.#readProxyHeader(first, count);
-        if (rest === undefined) return this.#finish("done", undefined);
+        const rest = await this.#readProxyHeader();
+        if (typeof rest === "string") return this.#finish(rest, undefined);
         [first, count] = rest;
+      } else {
+        const { maxMessageBytes } = this.#settings;
+        const size = Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES));
+        first = (size === FIRST_READ_BYTES && spareFirstReadBuffers.pop()) ||
+          new Uint8Array(size);
+        this.#firstReadBuffer = first;
+        count = await this.#conn.read(first);
+        if (count !== null) this.#onRead(count);
       }
       const begun = first.subarray(0, count ?? 0);
       const { framing, echo } = this.#settings;
@@ -248,32 +251,56 @@ export class Connection {
   /**
    * Reads the PROXY protocol header from the start of the stream, takes the
    * client's address from it and checks it against the access rules.
-   * Resolves to the buffer and count that follow the header, or `undefined`
-   * when the connection is refused. A missing or malformed header throws.
+   * Resolves to the bytes that follow the header (a buffer and its count, or
+   * `null` at EOF), or to why the connection ends here: `"refused"` by the
+   * rules, or `"done"` for a peer that closed before its first byte, as a
+   * balancer's health check does. A missing or malformed header throws.
+   *
+   * The header has its own buffer, bounded by `PROXY_HEADER_MAX_BYTES`, so
+   * `maxMessageBytes` limits messages only. Its reads do not count as
+   * activity: the whole header must come within the idle timeout, however
+   * slowly a peer trickles it.
    */
-  async #readProxyHeader(
-    buffer: Uint8Array,
-    count: number | null,
-  ): Promise<[Uint8Array, number | null] | undefined> {
-    let length = count ?? 0;
+  async #readProxyHeader(): Promise<[Uint8Array, number | null] | "refused" | "done"> {
+    let buffer = new Uint8Array(PROXY_V1_MAX_BYTES);
+    let length = 0;
     while (true) {
-      const header = parseProxyHeader(buffer.subarray(0, length));
+      const header = length === 0 ? "incomplete" : parseProxyHeader(buffer.subarray(0, length));
       if (header !== "incomplete") {
+        // UNKNOWN, LOCAL and UNSPEC name no client: the spec says to use the
+        // connection's own address, and the rules then apply to that.
+        const source = header.source ?? this.#conn.remoteAddr as Deno.NetAddr;
         if (header.source) this.#peer = formatAddress(header.source);
-        const rule = header.source && this.#settings.access?.refusal(header.source.hostname);
+        const rule = this.#settings.access?.refusal(source.hostname);
         if (rule !== undefined) {
           this.#onRefused?.(this.peer, rule);
-          return undefined;
+          return "refused";
         }
+        // Bytes read past the header begin the message; never more of them
+        // than a message may hold.
         const rest = buffer.slice(header.length, length);
-        return [rest, rest.length > 0 ? rest.length : count === null ? null : 0];
+        const { maxMessageBytes } = this.#settings;
+        const begun = rest.length > maxMessageBytes ? rest.subarray(0, maxMessageBytes) : rest;
+        return [begun, begun.length];
       }
-      if (count === null || length >= buffer.length) {
-        throw new TypeError("Missing or incomplete PROXY protocol header");
+      // Read no further than the header can reach: a v2 header says its
+      // length after 16 bytes; a v1 header ends within 107.
+      const v2Length = length >= 16 && buffer[0] === 0x0d
+        ? 16 + ((buffer[14] << 8) | buffer[15])
+        : 0;
+      const end = Math.min(Math.max(v2Length, PROXY_V1_MAX_BYTES), PROXY_HEADER_MAX_BYTES);
+      if (end > buffer.length) {
+        const grown = new Uint8Array(end);
+        grown.set(buffer.subarray(0, length));
+        buffer = grown;
       }
-      const more = await this.#conn.read(buffer.subarray(length));
-      if (more === null) throw new TypeError("The connection ended inside the PROXY header");
-      this.#onRead(more);
+      if (length >= end) throw new TypeError("Missing or incomplete PROXY protocol header");
+      const more = await this.#conn.read(buffer.subarray(length, end));
+      if (more === null) {
+        if (length === 0) return "done"; // connected and closed: a health check
+        throw new TypeError("The connection ended inside the PROXY header");
+      }
+      this.bytesIn += more; // not #onRead: a trickled header must not look active
       length += more;
     }
   }

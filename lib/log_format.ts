@@ -109,6 +109,8 @@ function closeDetail(event: CloseEvent): string | undefined {
       // Error text can quote a peer's bytes (a malformed PROXY header, a
       // TLS alert): escaped, as a message is.
       return event.error === undefined ? "error" : escapeText(event.error);
+    case "refused":
+      return undefined; // its own `refused` event says it, with the rule
   }
 }
 

@@ -161,7 +161,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   #emit(event: ServerEvent): void {
     switch (event.type) {
       case "accept-error":
-        this.#stats.errors++;
+        if (!event.peerGone) this.#stats.errors++;
         break;
       case "refused":
         this.#stats.refused++;
@@ -284,6 +284,9 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     stats.bytesOut += connection.bytesOut;
     if (reason === "reset" || reason === "error") stats.errors++;
     else if (reason === "idle") stats.idleTimeouts++;
+    // Refused by its PROXY header: counted as refused (by #onRefused) and,
+    // like a peer refused by its socket's address, not as a connection.
+    else if (reason === "refused") stats.connections--;
     else if (reason === "shutdown") stats.closedAtShutdown++;
     this.#running.delete(connection);
     this.#wakeUp(); // a slot is free again
