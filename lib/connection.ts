@@ -26,6 +26,7 @@ import {
 import type { AccessPolicy } from "./access.ts";
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, PROXY_V1_MAX_BYTES } from "./proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
+import { escapeText } from "./escape.ts";
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
 export interface ConnectionSettings {
@@ -73,6 +74,13 @@ export function isPeerGone(error: unknown): boolean {
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.NotConnected;
+}
+
+/** How a Unix socket's peer is named in events; see `Connection.peer`. */
+function unixPeer(remote: Deno.UnixAddr, local: Deno.UnixAddr): string {
+  return remote.path
+    ? `unix:${escapeText(remote.path)}`
+    : `unnamed peer on unix:${escapeText(local.path ?? "")}`;
 }
 
 /** Who hears about a connection; all optional. */
@@ -143,12 +151,16 @@ export class Connection {
     this.#onRefused = observers.onRefused;
   }
 
-  /** The peer's address as `host:port`, worked out when first asked for. */
+  /**
+   * The peer's address as `host:port`, worked out when first asked for. A
+   * Unix peer is usually unnamed (only a client that binds its socket has a
+   * path): it is then `unnamed peer on unix:PATH`, PATH being the server's
+   * socket. A path the peer chose is its own text, so it is escaped.
+   */
   get peer(): string {
-    return this.#peer ??= formatAddress(
-      this.#conn.remoteAddr,
-      (this.#conn.localAddr as Partial<Deno.UnixAddr>).path ?? undefined,
-    );
+    return this.#peer ??= this.#conn.remoteAddr.transport === "tcp"
+      ? formatAddress(this.#conn.remoteAddr)
+      : unixPeer(this.#conn.remoteAddr as Deno.UnixAddr, this.#conn.localAddr as Deno.UnixAddr);
   }
 
   /** Whether the whole reply has been written and no new message has begun. */
