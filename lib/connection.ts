@@ -24,6 +24,7 @@ import {
   type ReceivedMessage,
 } from "./framing.ts";
 import type { AccessPolicy } from "./access.ts";
+import type { TlsWrap } from "./_tls_server.ts";
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, PROXY_V1_MAX_BYTES } from "./proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 import { escapeText } from "./escape.ts";
@@ -46,6 +47,8 @@ export interface ConnectionSettings {
   proxyProtocol: boolean;
   /** Who may connect, checked against the header's address with `proxyProtocol`. */
   access?: AccessPolicy;
+  /** Run TLS over each connection, after its PROXY header if there is one. */
+  tls?: Promise<TlsWrap>;
 }
 
 /**
@@ -198,10 +201,22 @@ export class Connection {
       // call holds memory, and ten thousand idle clients multiply it.
       let first: Uint8Array;
       let count: number | null;
+      let rest: Uint8Array | undefined;
       if (this.#settings.proxyProtocol) {
-        const rest = await this.#readProxyHeader();
-        if (typeof rest === "string") return this.#finish(rest, undefined);
-        [first, count] = rest;
+        const header = await this.#readProxyHeader();
+        if (typeof header === "string") return this.#finish(header, undefined);
+        rest = header;
+      }
+      if (this.#settings.tls) {
+        // TLS starts after the clear-text PROXY header, with what followed it.
+        this.#conn = (await this.#settings.tls)(this.#conn, rest);
+        rest = undefined;
+      }
+      if (rest !== undefined) {
+        // Bytes read past the header begin the message; never more of them
+        // than a message may hold.
+        first = rest.subarray(0, Math.min(rest.length, this.#settings.maxMessageBytes));
+        count = first.length;
       } else {
         const { maxMessageBytes } = this.#settings;
         const size = Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES));
@@ -263,8 +278,8 @@ export class Connection {
   /**
    * Reads the PROXY protocol header from the start of the stream, takes the
    * client's address from it and checks it against the access rules.
-   * Resolves to the bytes that follow the header (a buffer and its count, or
-   * `null` at EOF), or to why the connection ends here: `"refused"` by the
+   * Resolves to the bytes read past the header, or to why the connection
+   * ends here: `"refused"` by the
    * rules, or `"done"` for a peer that closed before its first byte, as a
    * balancer's health check does. A missing or malformed header throws.
    *
@@ -273,7 +288,7 @@ export class Connection {
    * activity: the whole header must come within the idle timeout, however
    * slowly a peer trickles it.
    */
-  async #readProxyHeader(): Promise<[Uint8Array, number | null] | "refused" | "done"> {
+  async #readProxyHeader(): Promise<Uint8Array | "refused" | "done"> {
     let buffer = new Uint8Array(PROXY_V1_MAX_BYTES);
     let length = 0;
     while (true) {
@@ -290,10 +305,7 @@ export class Connection {
         }
         // Bytes read past the header begin the message; never more of them
         // than a message may hold.
-        const rest = buffer.slice(header.length, length);
-        const { maxMessageBytes } = this.#settings;
-        const begun = rest.length > maxMessageBytes ? rest.subarray(0, maxMessageBytes) : rest;
-        return [begun, begun.length];
+        return buffer.slice(header.length, length);
       }
       // Read no further than the header can reach: a v2 header says its
       // length after 16 bytes; a v1 header ends within 107.

@@ -129,8 +129,12 @@ export interface ServeOptions {
   proxyProtocol?: boolean;
   /**
    * Serve over TLS with this certificate chain and private key (PEM text).
-   * Deno cannot yet ask clients for certificates, so this authenticates the
-   * server only.
+   * This authenticates the server only: clients are not asked for
+   * certificates. TLS runs in `node:tls` over sockets the server keeps, so
+   * that every deadline (idle timeout, shutdown) really closes a connection
+   * whose handshake never started, and so that a clear-text PROXY header
+   * (`proxyProtocol`) can come first. `serve()` checks the certificate and
+   * key as `Deno.listenTls` does, and throws its error.
    */
   tls?: { cert: string; key: string };
   /**
