@@ -14,6 +14,7 @@ import {
   type ServerEvent,
   toPlainText,
 } from "../lib/mod.ts";
+import { hasProgram, LineReader, scriptCommand } from "./_helpers.ts";
 
 /** C0, DEL, C1, bidi, zero-width, line separator, private use, a lone surrogate. */
 const HOSTILE = "a\x1b[2J\x07\r\n\x7f\u009b\u202e\u200b\u2028\ue000\ud800z\\x";
@@ -71,4 +72,53 @@ Deno.test("formatEvent() and formatEventJson() escape every text field", () => {
     assert.doesNotMatch(JSON.parse(parsed).join(" "), RAW, `${event.type}: ${json}`);
     assert.doesNotMatch(json, /[\u0080-\u009f\u2028\u202e]/);
   }
+});
+
+Deno.test({
+  name: "server.ts --unix logs a peer's own socket path escaped, an unnamed one as unnamed",
+  ignore: !(await hasProgram("python3")),
+  async fn() {
+    const dir = await new Deno.Command("mktemp", { args: ["-d"] }).output();
+    const folder = new TextDecoder().decode(dir.stdout).trim();
+    const path = `${folder}/lab.sock`;
+    const child = scriptCommand("server.ts", ["--unix", path], {
+      permissions: [`--allow-read=${path}`, `--allow-write=${path}`, `--allow-net=unix:${path}`],
+    }).spawn();
+    const stdout = new LineReader(child.stdout);
+    const stderr = new Response(child.stderr).text();
+    try {
+      await stdout.until((line) => line.startsWith("Listening on"));
+      // One client binds its socket to a path with an escape sequence in it.
+      const { success, stderr: pythonErrors } = await new Deno.Command("python3", {
+        args: [
+          "-c",
+          `
+import socket, sys
+for name in [None, sys.argv[2]]:
+    s = socket.socket(socket.AF_UNIX)
+    if name: s.bind(name)
+    s.connect(sys.argv[1])
+    s.sendall(b"Hai from client")
+    s.recv(100)
+    s.close()
+`,
+          path,
+          `${folder}/peer\x1b[31m.sock`,
+        ],
+      }).output();
+      assert.ok(success, new TextDecoder().decode(pythonErrors));
+      assert.equal(
+        await stdout.until((line) => line.startsWith("Got connection")),
+        `Got connection from unnamed peer on unix:${path}`,
+      );
+      assert.equal(
+        await stdout.until((line) => line.startsWith("Got connection")),
+        `Got connection from unix:${folder}/peer\\x1b[31m.sock`,
+      );
+    } finally {
+      child.kill("SIGTERM");
+      await Promise.all([child.status, stdout.rest(), stderr]);
+      await new Deno.Command("rm", { args: ["-rf", folder] }).output();
+    }
+  },
 });
