@@ -225,6 +225,9 @@ export class Connection {
         this.#firstReadBuffer = first;
         count = await this.#conn.read(first);
         if (count !== null) this.#onRead(count);
+        // A TLS peer that leaves before its first byte, like a health check,
+        // has nothing to be answered: its handshake may never have happened.
+        else if (this.#settings.tls) return this.#finish("done", undefined);
       }
       const begun = first.subarray(0, count ?? 0);
       const { framing, echo } = this.#settings;

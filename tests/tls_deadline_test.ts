@@ -73,6 +73,12 @@ async function startTlsServer(dir: string, args: string[], shell = "") {
       }).output();
       return Number(decoder.decode(stdout).trim());
     },
+    /** SIGTERM, then the whole log once the server has exited. */
+    async stop(): Promise<{ code: number; lines: string[] }> {
+      child.kill("SIGTERM");
+      const [lines, { code }] = await Promise.all([stdout.rest(), child.status]);
+      return { code, lines };
+    },
     async [Symbol.asyncDispose]() {
       try {
         child.kill("SIGKILL");
@@ -141,6 +147,22 @@ Deno.test({
     // And the server really let go of their descriptors.
     const after = await server.descriptors();
     assert.ok(after <= before + 2, `${before} descriptors before, ${after} after`);
+  },
+});
+
+Deno.test({
+  name: "server.ts --cert closes a health check that connects and leaves quietly, at once",
+  ignore,
+  async fn() {
+    await using certificate = await makeCertificate();
+    await using server = await startTlsServer(certificate.dir, []);
+    for (let i = 0; i < 3; i++) (await connect(server.port)).close();
+    assert.equal(await pythonTlsClient(server.port), "Thanks for connecting");
+    const { code, lines } = await server.stop();
+    assert.equal(code, 0);
+    // None was left waiting to be answered over a handshake that never came.
+    assert.ok(lines.includes("Shutting down"), lines.join("\n"));
+    assert.match(lines.at(-1)!, /^Served 4 connections \(1 message\), .* 0 errors,/);
   },
 });
 
