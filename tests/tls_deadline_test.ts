@@ -254,7 +254,17 @@ for (const sendProxy of ["send-proxy", "send-proxy-v2"]) {
       const errors = new Response(haproxy.stderr).text();
       try {
         await output.until((line) => line.startsWith("Using epoll()"), 10_000);
-        await using conn = await connect(front);
+        // HAProxy says it polls a moment before its listener is bound: retry
+        // a refused connect, for 5 s at most.
+        let conn: Deno.TcpConn | undefined;
+        for (const started = performance.now(); conn === undefined;) {
+          conn = await connect(front).catch((error) => {
+            if (!(error instanceof Deno.errors.ConnectionRefused)) throw error;
+            if (performance.now() - started > 5000) throw error;
+            return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20));
+          });
+        }
+        await using _conn = conn;
         await writeAll(conn, new TextEncoder().encode("Hai from client"));
         await conn.closeWrite();
         assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
