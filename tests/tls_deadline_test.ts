@@ -167,6 +167,44 @@ Deno.test({
 });
 
 Deno.test({
+  name: "server.ts --cert --allow closes a refused client at once, before any handshake",
+  ignore,
+  async fn() {
+    await using certificate = await makeCertificate();
+    // No idle timeout: only the refusal itself can close these.
+    await using server = await startTlsServer(certificate.dir, [
+      "--allow",
+      "10.0.0.0/8",
+      "--idle-timeout",
+      "0",
+    ]);
+    const before = await server.descriptors();
+    const refused = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("No EOF within 10 s")), 10_000);
+      });
+      try {
+        const seen = await Promise.race([
+          Promise.all(refused.map((conn) => readAll(conn).catch(() => new Uint8Array()))),
+          deadline,
+        ]);
+        assert.ok(seen.every((bytes) => bytes.length === 0));
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      for (const conn of refused) conn.close();
+    }
+    const after = await server.descriptors();
+    assert.ok(after <= before + 2, `${before} descriptors before, ${after} after`);
+    const { lines } = await server.stop();
+    assert.match(lines.at(-1)!, /20 refused/);
+  },
+});
+
+Deno.test({
   name: "300 silent TLS clients under ulimit -n 256 lock nobody out for long",
   ignore,
   async fn() {
