@@ -282,9 +282,9 @@ export class Connection {
    * Reads the PROXY protocol header from the start of the stream, takes the
    * client's address from it and checks it against the access rules.
    * Resolves to the bytes read past the header, or to why the connection
-   * ends here: `"refused"` by the
-   * rules, or `"done"` for a peer that closed before its first byte, as a
-   * balancer's health check does. A missing or malformed header throws.
+   * ends here: `"refused"` by the rules, or `"done"` for a peer that closed
+   * before its first byte, as a balancer's health check does. A missing or
+   * malformed header throws.
    *
    * The header has its own buffer, bounded by `PROXY_HEADER_MAX_BYTES`, so
    * `maxMessageBytes` limits messages only. Its reads do not count as
@@ -306,8 +306,7 @@ export class Connection {
           this.#onRefused?.(this.peer, rule);
           return "refused";
         }
-        // Bytes read past the header begin the message; never more of them
-        // than a message may hold.
+        // What came after the header: the message's start, or the TLS handshake's.
         return buffer.slice(header.length, length);
       }
       // Read no further than the header can reach: a v2 header says its

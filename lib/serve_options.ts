@@ -121,8 +121,13 @@ export interface ServeOptions {
   /**
    * Expect a PROXY protocol header (v1 or v2) before each client's bytes, as
    * a load balancer sends with `send-proxy`: logs, access rules and events
-   * then use the client address it names. A connection without a valid
-   * header is closed with the reason logged.
+   * then use the client address it names; a header that names none
+   * (`UNKNOWN`, `LOCAL`, `UNSPEC`) leaves the connection's own address, and
+   * the rules apply to that. A connection without a valid header is closed
+   * with the reason logged; one that closes before its first byte (a health
+   * check) is closed quietly. The header has its own buffer of at most
+   * `PROXY_HEADER_MAX_BYTES`, and must arrive within `idleTimeout`. With
+   * `tls` it comes in clear text, before the handshake.
    *
    * @default {false}
    */
