@@ -40,22 +40,36 @@ export function createTlsWrap(cert: string, key: string): TlsWrap {
 /** How long a close waits for close_notify to go out to a peer that does not read. */
 const CLOSE_NOTIFY_MS = 500;
 
+/** How far the plaintext written may run ahead of what the socket has sent. */
+const MAX_UNSENT_BYTES = 64 * 1024;
+/** How much decrypted data may wait unread before the socket is read no more. */
+const MAX_UNREAD_BYTES = 64 * 1024;
+
 /** Reads go through one buffer per connection; node copies what it keeps. */
 const RAW_READ_BYTES = 16 * 1024;
 
 /** The socket as a node stream, for `TLSSocket` to run over. */
-function socketStream(conn: Deno.Conn, start: Uint8Array | undefined): Duplex {
+function socketStream(
+  conn: Deno.Conn,
+  start: Uint8Array | undefined,
+  onWrite: (count: number) => void,
+  whenReadable: (read: () => void) => void,
+): Duplex {
   const buffer = new Uint8Array(RAW_READ_BYTES);
   const stream = new Duplex({
     allowHalfOpen: true,
     read() {
-      conn.read(buffer).then(
-        (count) => this.push(count === null ? null : buffer.slice(0, count)),
-        (error) => this.destroy(error),
+      // node:tls reads on whether or not its own reader is paused: the
+      // socket is read only while what was decrypted is taken in time.
+      whenReadable(() =>
+        conn.read(buffer).then(
+          (count) => this.push(count === null ? null : buffer.slice(0, count)),
+          (error) => this.destroy(error),
+        )
       );
     },
     write(chunk: Uint8Array, _encoding, done) {
-      writeAll(conn, chunk).then(() => done(), done);
+      writeAll(conn, chunk, onWrite).then(() => done(), done);
     },
     final(done) {
       conn.closeWrite().then(() => done(), () => done());
@@ -91,6 +105,12 @@ class TlsServerConn {
   readonly localAddr: Deno.Addr;
   #raw: Deno.Conn;
   #socket: TLSSocket;
+  /** Plaintext bytes node:tls has taken, and bytes the socket has sent. */
+  #taken = 0;
+  #sent = 0;
+  #wakeWriter: (() => void) | undefined;
+  /** The socket's next read, held until the server asks for data (see `#releaseRaw`). */
+  #readRaw: (() => void) | undefined;
   #chunks: Uint8Array[] = [];
   #offset = 0;
   #ended = false;
@@ -104,7 +124,13 @@ class TlsServerConn {
     this.#raw = raw;
     this.remoteAddr = raw.remoteAddr;
     this.localAddr = raw.localAddr;
-    const stream = socketStream(raw, start);
+    const stream = socketStream(raw, start, (count) => {
+      this.#sent += count;
+      this.#notifyWriter();
+    }, (read) => {
+      this.#readRaw = read;
+      this.#releaseRaw();
+    });
     stream.on("error", () => {}); // reported through the TLS socket
     // The TLS socket is half-open when its stream is: a client that
     // half-closes after its message must still get the reply, as over TCP.
@@ -135,6 +161,13 @@ class TlsServerConn {
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
+    this.#notifyWriter();
+  }
+
+  #notifyWriter(): void {
+    const wake = this.#wakeWriter;
+    this.#wakeWriter = undefined;
+    wake?.();
   }
 
   async read(p: Uint8Array): Promise<number | null> {
@@ -142,8 +175,10 @@ class TlsServerConn {
       if (this.#closed) throw new Deno.errors.BadResource("The connection was closed");
       if (this.#error) throw this.#error;
       if (this.#ended) return null;
+      const woken = new Promise<void>((resolve) => this.#wake = resolve);
       this.#socket.resume();
-      await new Promise<void>((resolve) => this.#wake = resolve);
+      this.#releaseRaw();
+      await woken;
     }
     const chunk = this.#chunks[0];
     const count = Math.min(p.length, chunk.length - this.#offset);
@@ -156,21 +191,67 @@ class TlsServerConn {
     return count;
   }
 
-  write(p: Uint8Array): Promise<number> {
-    if (this.#closed) {
-      return Promise.reject(new Deno.errors.BadResource("The connection was closed"));
-    }
-    return new Promise((resolve, reject) => {
-      this.#socket.write(p, (error?: Error | null) => {
-        if (error) reject(asDenoError(error));
-        else resolve(p.length);
-      });
-    });
+  /**
+   * Lets the socket be read: always during the handshake, and after it
+   * only while a `read()` waits and little decrypted data is unread, as a
+   * `Deno.Conn` reads only when asked. node:tls would otherwise read on
+   * and queue without bound while the server is busy writing to a client
+   * that sends and never reads.
+   */
+  #releaseRaw(): void {
+    const read = this.#readRaw;
+    if (read === undefined) return;
+    if (this.#secure && (this.#wake === undefined || this.#unread() >= MAX_UNREAD_BYTES)) return;
+    this.#readRaw = undefined;
+    read();
   }
 
-  /** Sends close_notify, then FIN. */
+  /** Decrypted bytes not yet read: ours, and those node:tls holds. */
+  #unread(): number {
+    let bytes = this.#socket?.readableLength ?? 0;
+    for (const chunk of this.#chunks) bytes += chunk.length;
+    return bytes - this.#offset;
+  }
+
+  /**
+   * Resolves once node has taken `p`. A write the peer never reads settles
+   * too, when the socket closes: a deadline must be able to end it.
+   */
+  async write(p: Uint8Array): Promise<number> {
+    if (this.#closed) throw new Deno.errors.BadResource("The connection was closed");
+    await new Promise<void>((resolve, reject) => {
+      const onClose = () => reject(new Deno.errors.BrokenPipe("The connection was closed"));
+      this.#socket.once("close", onClose);
+      this.#socket.write(p, (error?: Error | null) => {
+        this.#socket.off("close", onClose);
+        if (error) reject(asDenoError(error));
+        else resolve();
+      });
+    });
+    // node:tls takes plaintext at once, whether the socket can send it or
+    // not: wait until the socket has caught up, or a peer that does not read
+    // would have the server queue without bound.
+    this.#taken += p.length;
+    while (this.#taken - this.#sent > MAX_UNSENT_BYTES) {
+      if (this.#closed || this.#socket.destroyed) {
+        throw new Deno.errors.BrokenPipe("The connection was closed");
+      }
+      await new Promise<void>((resolve) => this.#wakeWriter = resolve);
+    }
+    return p.length;
+  }
+
+  /** Sends close_notify, then FIN; settles when sent, or when the socket closes. */
   closeWrite(): Promise<void> {
-    return new Promise((resolve) => this.#socket.end(() => resolve()));
+    if (this.#socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#socket.off("close", done);
+        resolve();
+      };
+      this.#socket.once("close", done);
+      this.#socket.end(done);
+    });
   }
 
   /**

@@ -205,6 +205,59 @@ Deno.test({
 });
 
 Deno.test({
+  name: "server.ts --cert closes a client that stops reading its echo at the idle timeout",
+  ignore,
+  async fn() {
+    await using certificate = await makeCertificate();
+    await using server = await startTlsServer(certificate.dir, [
+      "--framing",
+      "eof",
+      "--echo",
+      "--max-message",
+      "1GiB",
+      "--idle-timeout",
+      "1s",
+    ]);
+    // Sends 64 MiB and never reads the echo: the server's write stalls.
+    const client = new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import socket, ssl, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+t = context.wrap_socket(s)
+sent = 0
+try:
+    for _ in range(1024):
+        t.sendall(b"x" * 65536)
+        sent += 1
+except OSError:
+    pass
+print(sent)
+`,
+        String(server.port),
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const sent = new Response(client.stdout).text();
+    try {
+      const line = await server.stdout.until((line) => line.includes("idle for"), 15_000);
+      assert.match(line, /^127\.0\.0\.1:\d+: idle for/);
+    } finally {
+      await client.status;
+    }
+    // The server stopped reading while it could not write: no unbounded queue.
+    assert.ok(Number(await sent) < 1024, `the server took all ${await sent} blocks`);
+    const { lines } = await server.stop();
+    assert.match(lines.at(-1)!, /1 idle timeout/);
+  },
+});
+
+Deno.test({
   name: "300 silent TLS clients under ulimit -n 256 lock nobody out for long",
   ignore,
   async fn() {
