@@ -25,10 +25,9 @@ import { callAfter, closeQuietly, writeAll } from "./_io.ts";
 export type TlsWrap = (conn: Deno.Conn, start?: Uint8Array) => Deno.Conn;
 
 /**
- * Checks the certificate and key and returns the function that starts the
- * server side of TLS on a connection.
- *
- * @throws {Error} When the certificate or key cannot be used.
+ * Returns the function that starts the server side of TLS on a connection.
+ * Deno's node:tls checks the certificate and key only at a handshake, so
+ * `serve()` checks them first with `Deno.listenTls`.
  */
 export function createTlsWrap(cert: string, key: string): TlsWrap {
   const secureContext = createSecureContext({ cert, key });
@@ -60,7 +59,7 @@ function socketStream(
     allowHalfOpen: true,
     read() {
       // node:tls reads on whether or not its own reader is paused: the
-      // socket is read only while what was decrypted is taken in time.
+      // connection decides when the socket is read (see `#releaseRaw`).
       whenReadable(() =>
         conn.read(buffer).then(
           (count) => this.push(count === null ? null : buffer.slice(0, count)),
