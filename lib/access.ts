@@ -23,7 +23,8 @@ interface Range {
 /** Options for {@linkcode createAccessPolicy}. */
 export interface AccessPolicyOptions {
   /**
-   * Addresses and ranges that may connect. Empty means everyone not denied.
+   * Addresses and ranges that may connect. Empty means everyone not denied;
+   * an entry that names no address (`""`, `","`) is an error, not that.
    *
    * @default {[]}
    */

@@ -99,7 +99,8 @@ export interface ServeOptions {
   lingerTimeout?: number;
   /**
    * Addresses and CIDR ranges, IPv4 or IPv6, that may connect; empty for
-   * everyone not denied. A refused client is closed at once with no reply.
+   * everyone not denied (but an entry that names no address, such as `""`,
+   * throws). A refused client is closed at once with no reply.
    *
    * @default {[]}
    */
