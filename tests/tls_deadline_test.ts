@@ -372,3 +372,43 @@ for (const sendProxy of ["send-proxy", "send-proxy-v2"]) {
     },
   });
 }
+
+Deno.test({
+  name: "server.ts --cert still checks the certificate and key before it listens",
+  ignore,
+  async fn() {
+    await using certificate = await makeCertificate();
+    const { dir } = certificate;
+    // The key given as the certificate, and the certificate as the key.
+    for (
+      const [cert, key, pattern] of [
+        [`${dir}/key.pem`, `${dir}/key.pem`, /no certificates found/],
+        [`${dir}/cert.pem`, `${dir}/cert.pem`, /no keys found/],
+      ]
+    ) {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          "--allow-net=127.0.0.1",
+          `--allow-read=${dir}`,
+          new URL("../server.ts", import.meta.url).pathname,
+          "--host",
+          "127.0.0.1",
+          "--port",
+          "0",
+          "--cert",
+          cert as string,
+          "--key",
+          key as string,
+        ],
+        signal: AbortSignal.timeout(10_000),
+      }).output();
+      const stderr = decoder.decode(output.stderr);
+      assert.equal(output.code, 1, stderr);
+      assert.match(stderr, /^error: Cannot listen on "127\.0\.0\.1:0": /);
+      assert.match(stderr, pattern as RegExp);
+      assert.equal(stderr.trim().split("\n").length, 1, stderr);
+    }
+  },
+});
