@@ -123,6 +123,8 @@ export class Connection {
   #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
   #closeReason: CloseReason | undefined;
+  /** What the close event says for a deadline that cut a PROXY header short. */
+  #closeNote: string | undefined;
   #replied = false;
   /** Closing twice throws `BadResource`, and building that error costs more than the exchange. */
   #closed = false;
@@ -272,6 +274,7 @@ export class Connection {
         durationMs: performance.now() - this.#startedAt,
       };
       if (errorText !== undefined) event.error = errorText;
+      else if (this.#closeNote !== undefined) event.error = this.#closeNote;
       this.#emit(event);
     }
     this.#onClosed?.(this, finalReason);
@@ -321,7 +324,16 @@ export class Connection {
         buffer = grown;
       }
       if (length >= end) throw new TypeError("Missing or incomplete PROXY protocol header");
-      const more = await this.#conn.read(buffer.subarray(length, end));
+      let more: number | null;
+      try {
+        more = await this.#conn.read(buffer.subarray(length, end));
+      } catch (error) {
+        // "Idle" alone would be wrong for a peer that trickled bytes all along.
+        if (this.#closeReason === "idle") {
+          this.#closeNote = `no whole PROXY header within the idle timeout (${length} bytes)`;
+        }
+        throw error;
+      }
       if (more === null) {
         if (length === 0) return "done"; // connected and closed: a health check
         throw new TypeError("The connection ended inside the PROXY header");

@@ -145,7 +145,11 @@ export interface CloseEvent extends ConnectionEventBase {
   bytesOut: number;
   /** How long it was open, in milliseconds. */
   durationMs: number;
-  /** The error that ended it, for `reset` and `error`. */
+  /**
+   * The error that ended it, for `reset` and `error`; for `idle`, what was
+   * cut short, when "idle" alone would mislead (a PROXY header trickled
+   * slower than the idle timeout).
+   */
   error?: string;
 }
 

@@ -98,7 +98,9 @@ function closeDetail(event: CloseEvent): string | undefined {
     case "done":
       return undefined;
     case "idle":
-      return `idle for ${formatDuration(event.durationMs)}, closed`;
+      return event.error === undefined
+        ? `idle for ${formatDuration(event.durationMs)}, closed`
+        : `${escapeText(event.error)}, closed`;
     case "limit":
       return "message reached the size limit, closed";
     case "shutdown":

@@ -122,3 +122,23 @@ for name in [None, sys.argv[2]]:
     }
   },
 });
+
+Deno.test("formatEvent() says what an idle close cut short, when it says", () => {
+  const close = (error?: string): ServerEvent => ({
+    type: "close",
+    time,
+    id: 1,
+    peer: "127.0.0.1:1",
+    reason: "idle",
+    messages: 0,
+    bytesIn: 9,
+    bytesOut: 0,
+    durationMs: 600,
+    ...(error === undefined ? {} : { error }),
+  });
+  assert.equal(toPlainText(formatEvent(close())!), "127.0.0.1:1: idle for 600ms, closed");
+  assert.equal(
+    toPlainText(formatEvent(close("no whole PROXY header within the idle timeout (9 bytes)"))!),
+    "127.0.0.1:1: no whole PROXY header within the idle timeout (9 bytes), closed",
+  );
+});

@@ -201,6 +201,7 @@ Deno.test("serve() with proxyProtocol closes a header trickled slower than the i
   }
   const close = await recorder.waitFor("close");
   assert.equal(close.reason, "idle");
+  assert.match(close.error ?? "", /^no whole PROXY header within the idle timeout \(\d+ bytes\)$/);
   assert.ok(sent < header.length, "the whole header was accepted byte by byte");
   assert.ok(performance.now() - started < 3000);
   assert.equal((await reading.catch(() => new Uint8Array())).length, 0);
