@@ -156,6 +156,11 @@ class TlsServerConn {
     socket.pause();
   }
 
+  /** Whether the TLS handshake is still to finish: a deadline then cuts it short. */
+  get handshaking(): boolean {
+    return !this.#secure && !this.#closed;
+  }
+
   #notify(): void {
     const wake = this.#wake;
     this.#wake = undefined;

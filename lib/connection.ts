@@ -123,7 +123,7 @@ export class Connection {
   #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
   #closeReason: CloseReason | undefined;
-  /** What the close event says for a deadline that cut a PROXY header short. */
+  /** What the close event says for a deadline that cut a PROXY header or TLS handshake short. */
   #closeNote: string | undefined;
   #replied = false;
   /** Closing twice throws `BadResource`, and building that error costs more than the exchange. */
@@ -184,6 +184,9 @@ export class Connection {
     // normal end, except that an idle keep-alive client did time out.
     const between = this.#replied && !(reason === "idle" && this.#settings.keepAlive);
     this.#closeReason ??= between ? "done" : reason;
+    if (reason === "idle" && (this.#conn as { handshaking?: boolean }).handshaking) {
+      this.#closeNote ??= "no TLS handshake within the idle timeout";
+    }
     this.#closeSocket();
   }
 

@@ -147,8 +147,8 @@ export interface CloseEvent extends ConnectionEventBase {
   durationMs: number;
   /**
    * The error that ended it, for `reset` and `error`; for `idle`, what was
-   * cut short, when "idle" alone would mislead (a PROXY header trickled
-   * slower than the idle timeout).
+   * cut short, when "idle" alone would mislead (a PROXY header or a TLS
+   * handshake trickled slower than the idle timeout).
    */
   error?: string;
 }

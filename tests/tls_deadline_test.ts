@@ -151,6 +151,53 @@ Deno.test({
 });
 
 Deno.test({
+  name: "server.ts --cert closes a handshake trickled slower than the idle timeout",
+  ignore,
+  async fn() {
+    await using certificate = await makeCertificate();
+    await using server = await startTlsServer(certificate.dir, ["--idle-timeout", "1s"]);
+    // A real ClientHello, one byte every 200 ms: each byte would have
+    // renewed an idle timeout that counted handshake bytes.
+    const { stdout } = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import socket, ssl, sys, time
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = context.wrap_bio(incoming, outgoing)
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+hello = outgoing.read()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+sent = 0
+try:
+    for byte in hello:
+        s.sendall(bytes([byte]))
+        sent += 1
+        time.sleep(0.2)
+        if sent >= 60:
+            break
+except OSError:
+    pass
+print(sent)
+`,
+        String(server.port),
+      ],
+    }).output();
+    assert.ok(Number(decoder.decode(stdout)) < 60, "the server took 12 s of trickle");
+    assert.match(
+      await server.stdout.until((line) => line.includes("closed")),
+      /^127\.0\.0\.1:\d+: no TLS handshake within the idle timeout, closed$/,
+    );
+  },
+});
+
+Deno.test({
   name: "server.ts --cert closes a health check that connects and leaves quietly, at once",
   ignore,
   async fn() {
