@@ -115,6 +115,15 @@ Deno.test("serve() with proxyProtocol reads headers longer than --max-message in
   assert.equal((await recorder.waitFor("message")).peer, "198.51.100.9:40000");
 });
 
+Deno.test("serve() with proxyProtocol refuses a v2 header past its 4 KiB bound", async () => {
+  const { reply, recorder } = await exchange({}, v2Tcp4([198, 51, 100, 9], 40000, 5000));
+  assert.equal(reply, "");
+  const close = await recorder.waitFor("close");
+  assert.equal(close.reason, "error");
+  assert.equal(close.error, "PROXY v2 header is too long: 5028 bytes, at most 4096");
+  assert.ok(close.bytesIn <= 4096, `read ${close.bytesIn} bytes of it`);
+});
+
 Deno.test("serve() with proxyProtocol cuts bytes sent with the header at --max-message", async () => {
   const { reply, recorder } = await exchange(
     { maxMessageBytes: 16, framing: "eof", echo: true },
