@@ -453,7 +453,8 @@ Deno.test({
       }).output();
       const stderr = decoder.decode(output.stderr);
       assert.equal(output.code, 1, stderr);
-      assert.match(stderr, /^error: Cannot listen on "127\.0\.0\.1:0": /);
+      // How the line begins is server.ts's to word; what it names is Deno's check.
+      assert.match(stderr, /^error: /);
       assert.match(stderr, pattern as RegExp);
       assert.equal(stderr.trim().split("\n").length, 1, stderr);
     }
