@@ -341,7 +341,11 @@ export class Connection {
         if (length === 0) return "done"; // connected and closed: a health check
         throw new TypeError("The connection ended inside the PROXY header");
       }
-      this.bytesIn += more; // not #onRead: a trickled header must not look active
+      // Counted as read, but not as activity: a trickled header must not
+      // keep renewing the idle timeout.
+      const activity = this.lastActivity;
+      this.#onRead(more);
+      this.lastActivity = activity;
       length += more;
     }
   }
