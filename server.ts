@@ -87,7 +87,8 @@ Listening:
                          --unstable-net; default 1; at most twice the CPUs, or 8);
                          the connection limits apply to each worker
   --proxy-protocol       expect a PROXY protocol v1 or v2 header from a load
-                         balancer first; log, allow and deny by the address in it
+                         balancer first (in clear text, before TLS with --cert);
+                         log, allow and deny by the address in it
   --cert FILE --key FILE serve over TLS with this PEM certificate chain and key
                          (needs --allow-read for both files)
   --unix PATH            listen on a Unix domain socket instead (needs
@@ -119,7 +120,8 @@ Limits:
                          flight get to finish (default 5s)
 
 Access (repeatable or comma-separated; IPv4 and IPv6 addresses and CIDR ranges):
-  --allow RANGES         only these may connect, e.g. 127.0.0.1,10.0.0.0/8,::1
+  --allow RANGES         only these may connect, e.g. 127.0.0.1,10.0.0.0/8,::1;
+                         a list that names no address is an error
   --deny RANGES          these may not, even if allowed; refused clients are
                          closed at once, unanswered, and logged
 

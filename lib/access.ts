@@ -23,7 +23,8 @@ interface Range {
 /** Options for {@linkcode createAccessPolicy}. */
 export interface AccessPolicyOptions {
   /**
-   * Addresses and ranges that may connect. Empty means everyone not denied.
+   * Addresses and ranges that may connect. Empty means everyone not denied;
+   * an entry that names no address (`""`, `","`) is an error, not that.
    *
    * @default {[]}
    */
@@ -141,11 +142,20 @@ function matches(range: Range, family: 4 | 6, value: bigint): boolean {
  *
  * @param options The rules.
  * @returns The policy.
- * @throws {TypeError} When a rule is not an address or range.
+ * @throws {TypeError} When a rule is not an address or range, or a rule
+ * string (`""`, `","`) names none.
  */
 export function createAccessPolicy(options: AccessPolicyOptions = {}): AccessPolicy {
   const split = (rules: readonly string[] = []) =>
-    rules.flatMap((rule) => rule.split(",")).filter((rule) => rule.trim() !== "").map(parseRange);
+    rules.flatMap((rule) => {
+      const items = rule.split(",").filter((item) => item.trim() !== "");
+      // An empty rule would silently admit everyone: `--allow "$RANGES"`
+      // with the variable unset must fail, not open the server.
+      if (items.length === 0) {
+        throw new TypeError(`Invalid rule list "${rule}": it names no address or range`);
+      }
+      return items.map(parseRange);
+    });
   const allow = split(options.allow);
   const deny = split(options.deny);
   return {

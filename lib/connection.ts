@@ -25,8 +25,10 @@ import {
   type ReceivedMessage,
 } from "./framing.ts";
 import type { AccessPolicy } from "./access.ts";
-import { parseProxyHeader } from "./proxy_protocol.ts";
+import type { TlsWrap } from "./_tls_server.ts";
+import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, PROXY_V1_MAX_BYTES } from "./proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
+import { escapeText } from "./escape.ts";
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
 export interface ConnectionSettings {
@@ -48,6 +50,8 @@ export interface ConnectionSettings {
   proxyProtocol: boolean;
   /** Who may connect, checked against the header's address with `proxyProtocol`. */
   access?: AccessPolicy;
+  /** Run TLS over each connection, after its PROXY header if there is one. */
+  tls?: Promise<TlsWrap>;
 }
 
 /**
@@ -76,6 +80,13 @@ export function isPeerGone(error: unknown): boolean {
     error instanceof Deno.errors.ConnectionAborted ||
     error instanceof Deno.errors.UnexpectedEof ||
     error instanceof Deno.errors.NotConnected;
+}
+
+/** How a Unix socket's peer is named in events; see `Connection.peer`. */
+function unixPeer(remote: Deno.UnixAddr, local: Deno.UnixAddr): string {
+  return remote.path
+    ? `unix:${escapeText(remote.path)}`
+    : `unnamed peer on unix:${escapeText(local.path ?? "")}`;
 }
 
 /** Who hears about a connection; all optional. */
@@ -126,6 +137,8 @@ export class Connection {
   #onRefused: ((peer: string, rule: string) => void) | undefined;
   #peer: string | undefined;
   #closeReason: CloseReason | undefined;
+  /** What the close event says for a deadline that cut a PROXY header or TLS handshake short. */
+  #closeNote: string | undefined;
   #replied = false;
   /** Closing twice throws `BadResource`, and building that error costs more than the exchange. */
   #closed = false;
@@ -163,12 +176,16 @@ export class Connection {
     this.#onRefused = observers.onRefused;
   }
 
-  /** The peer's address as `host:port`, worked out when first asked for. */
+  /**
+   * The peer's address as `host:port`, worked out when first asked for. A
+   * Unix peer is usually unnamed (only a client that binds its socket has a
+   * path): it is then `unnamed peer on unix:PATH`, PATH being the server's
+   * socket. A path the peer chose is its own text, so it is escaped.
+   */
   get peer(): string {
-    return this.#peer ??= formatAddress(
-      this.#conn.remoteAddr,
-      (this.#conn.localAddr as Partial<Deno.UnixAddr>).path ?? undefined,
-    );
+    return this.#peer ??= this.#conn.remoteAddr.transport === "tcp"
+      ? formatAddress(this.#conn.remoteAddr)
+      : unixPeer(this.#conn.remoteAddr as Deno.UnixAddr, this.#conn.localAddr as Deno.UnixAddr);
   }
 
   /** Whether the whole reply has been written and no new message has begun. */
@@ -187,6 +204,9 @@ export class Connection {
     // normal end, except that an idle keep-alive client did time out.
     const between = this.#replied && !(reason === "idle" && this.#settings.keepAlive);
     this.#closeReason ??= between ? "done" : reason;
+    if (reason === "idle" && (this.#conn as { handshaking?: boolean }).handshaking) {
+      this.#closeNote ??= "no TLS handshake within the idle timeout";
+    }
     this.#closeSocket();
   }
 
@@ -204,17 +224,35 @@ export class Connection {
       // The first read happens here, before any framing logic, so that an
       // idle connection waits in this one function: each suspended async
       // call holds memory, and ten thousand idle clients multiply it.
-      const { maxMessageBytes } = this.#settings;
-      const size = Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES));
-      let first: Uint8Array = (size === FIRST_READ_BYTES && spareFirstReadBuffers.pop()) ||
-        new Uint8Array(size);
-      this.#firstReadBuffer = first;
-      let count = await this.#conn.read(first);
-      if (count !== null) this.#onRead(count);
+      let first: Uint8Array;
+      let count: number | null;
+      let rest: Uint8Array | undefined;
       if (this.#settings.proxyProtocol) {
-        const rest = await this.#readProxyHeader(first, count);
-        if (rest === undefined) return this.#finish("done", undefined);
-        [first, count] = rest;
+        const header = await this.#readProxyHeader();
+        if (typeof header === "string") return this.#finish(header, undefined);
+        rest = header;
+      }
+      if (this.#settings.tls) {
+        // TLS starts after the clear-text PROXY header, with what followed it.
+        this.#conn = (await this.#settings.tls)(this.#conn, rest);
+        rest = undefined;
+      }
+      if (rest !== undefined) {
+        // Bytes read past the header begin the message; never more of them
+        // than a message may hold.
+        first = rest.subarray(0, Math.min(rest.length, this.#settings.maxMessageBytes));
+        count = first.length;
+      } else {
+        const { maxMessageBytes } = this.#settings;
+        const size = Math.max(1, Math.min(maxMessageBytes, FIRST_READ_BYTES));
+        first = (size === FIRST_READ_BYTES && spareFirstReadBuffers.pop()) ||
+          new Uint8Array(size);
+        this.#firstReadBuffer = first;
+        count = await this.#conn.read(first);
+        if (count !== null) this.#onRead(count);
+        // A TLS peer that leaves before its first byte, like a health check,
+        // has nothing to be answered: its handshake may never have happened.
+        else if (this.#settings.tls) return this.#finish("done", undefined);
       }
       const begun = first.subarray(0, count ?? 0);
       const { framing, echo } = this.#settings;
@@ -262,6 +300,7 @@ export class Connection {
         durationMs: performance.now() - this.#startedAt,
       };
       if (errorText !== undefined) event.error = errorText;
+      else if (this.#closeNote !== undefined) event.error = this.#closeNote;
       this.#emit(event);
     }
     this.#onClosed?.(this, finalReason);
@@ -271,32 +310,65 @@ export class Connection {
   /**
    * Reads the PROXY protocol header from the start of the stream, takes the
    * client's address from it and checks it against the access rules.
-   * Resolves to the buffer and count that follow the header, or `undefined`
-   * when the connection is refused. A missing or malformed header throws.
+   * Resolves to the bytes read past the header, or to why the connection
+   * ends here: `"refused"` by the rules, or `"done"` for a peer that closed
+   * before its first byte, as a balancer's health check does. A missing or
+   * malformed header throws.
+   *
+   * The header has its own buffer, bounded by `PROXY_HEADER_MAX_BYTES`, so
+   * `maxMessageBytes` limits messages only. Its reads do not count as
+   * activity: the whole header must come within the idle timeout, however
+   * slowly a peer trickles it.
    */
-  async #readProxyHeader(
-    buffer: Uint8Array,
-    count: number | null,
-  ): Promise<[Uint8Array, number | null] | undefined> {
-    let length = count ?? 0;
+  async #readProxyHeader(): Promise<Uint8Array | "refused" | "done"> {
+    let buffer = new Uint8Array(PROXY_V1_MAX_BYTES);
+    let length = 0;
     while (true) {
-      const header = parseProxyHeader(buffer.subarray(0, length));
+      const header = length === 0 ? "incomplete" : parseProxyHeader(buffer.subarray(0, length));
       if (header !== "incomplete") {
+        // UNKNOWN, LOCAL and UNSPEC name no client: the spec says to use the
+        // connection's own address, and the rules then apply to that.
+        const source = header.source ?? this.#conn.remoteAddr as Deno.NetAddr;
         if (header.source) this.#peer = formatAddress(header.source);
-        const rule = header.source && this.#settings.access?.refusal(header.source.hostname);
+        const rule = this.#settings.access?.refusal(source.hostname);
         if (rule !== undefined) {
           this.#onRefused?.(this.peer, rule);
-          return undefined;
+          return "refused";
         }
-        const rest = buffer.slice(header.length, length);
-        return [rest, rest.length > 0 ? rest.length : count === null ? null : 0];
+        // What came after the header: the message's start, or the TLS handshake's.
+        return buffer.slice(header.length, length);
       }
-      if (count === null || length >= buffer.length) {
-        throw new TypeError("Missing or incomplete PROXY protocol header");
+      // Read no further than the header can reach: a v2 header says its
+      // length after 16 bytes; a v1 header ends within 107.
+      const v2Length = length >= 16 && buffer[0] === 0x0d
+        ? 16 + ((buffer[14] << 8) | buffer[15])
+        : 0;
+      const end = Math.min(Math.max(v2Length, PROXY_V1_MAX_BYTES), PROXY_HEADER_MAX_BYTES);
+      if (end > buffer.length) {
+        const grown = new Uint8Array(end);
+        grown.set(buffer.subarray(0, length));
+        buffer = grown;
       }
-      const more = await this.#conn.read(buffer.subarray(length));
-      if (more === null) throw new TypeError("The connection ended inside the PROXY header");
+      if (length >= end) throw new TypeError("Missing or incomplete PROXY protocol header");
+      let more: number | null;
+      try {
+        more = await this.#conn.read(buffer.subarray(length, end));
+      } catch (error) {
+        // "Idle" alone would be wrong for a peer that trickled bytes all along.
+        if (this.#closeReason === "idle") {
+          this.#closeNote = `no whole PROXY header within the idle timeout (${length} bytes)`;
+        }
+        throw error;
+      }
+      if (more === null) {
+        if (length === 0) return "done"; // connected and closed: a health check
+        throw new TypeError("The connection ended inside the PROXY header");
+      }
+      // Counted as read, but not as activity: a trickled header must not
+      // keep renewing the idle timeout.
+      const activity = this.lastActivity;
       this.#onRead(more);
+      this.lastActivity = activity;
       length += more;
     }
   }

@@ -131,3 +131,41 @@ export function escapeBytes(bytes: Uint8Array, options: EscapeOptions = {}): str
   if (bytes.length > end) out += ` … (${bytes.length - end} more bytes)`;
   return out;
 }
+
+/** What {@linkcode escapeText} escapes: controls and every invisible code point, lone surrogates too. */
+const UNSAFE_TEXT = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Cs}]/u;
+
+/**
+ * Makes text that may hold a peer's bytes, such as an error message that
+ * quotes them, safe to print on one line: control characters become `\t`,
+ * `\n`, `\r` or `\xNN`, and C1 controls, format characters (zero-width and
+ * bidi), line and paragraph separators, private-use, unassigned and lone
+ * surrogate code points become `\u{NNNN}`, as {@linkcode escapeBytes} shows
+ * them. Backslashes are left alone: this is for text whose own escapes must
+ * survive; a peer's raw bytes go through `escapeBytes`.
+ *
+ * @example Neutralising a bidi override and an escape sequence
+ * ```ts
+ * import { escapeText } from "./escape.ts";
+ *
+ * console.log(escapeText("bad \u202eheader\x1b[2J")); // bad \u{202e}header\x1b[2J
+ * ```
+ *
+ * @param text The text to render.
+ * @returns The text, unchanged when it was already safe.
+ */
+export function escapeText(text: string): string {
+  if (!UNSAFE_TEXT.test(text)) return text;
+  let out = "";
+  for (const char of text) {
+    if (!UNSAFE_TEXT.test(char)) {
+      out += char;
+      continue;
+    }
+    const codePoint = char.codePointAt(0)!;
+    out += codePoint < 0x80
+      ? (NAMED_ESCAPES[codePoint] ?? hexByte(codePoint))
+      : `\\u{${codePoint.toString(16).padStart(4, "0")}}`;
+  }
+  return out;
+}

@@ -34,11 +34,20 @@ export type CloseReason =
   /** A message was not whole and answered within the message timeout of its first byte. */
   | "message-timeout"
   /** Any other I/O error. */
-  | "error";
+  | "error"
+  /**
+   * The access rules refused the client its PROXY header names (a `refused`
+   * event says which rule); it is counted as refused, not as a connection.
+   */
+  | "refused";
 
 /** Counters a server keeps from start to finish. */
 export interface ServerStats {
-  /** Connections accepted. */
+  /**
+   * Connections accepted and admitted. A peer the access rules refuse is
+   * counted in `refused` instead, whether its socket's address or its PROXY
+   * header's was refused.
+   */
   connections: number;
   /** Connections open right now. */
   active: number;
@@ -48,7 +57,10 @@ export interface ServerStats {
   bytesIn: number;
   /** Bytes sent to peers. */
   bytesOut: number;
-  /** Connections that ended in an error, plus failed accepts. */
+  /**
+   * Connections that ended in an error, plus failed accepts; not a client
+   * that reset while it waited in the backlog, which is its loss, not ours.
+   */
   errors: number;
   /** Connections closed because they were idle too long. */
   idleTimeouts: number;
@@ -157,7 +169,11 @@ export interface CloseEvent extends ConnectionEventBase {
   bytesOut: number;
   /** How long it was open, in milliseconds. */
   durationMs: number;
-  /** The error that ended it, for `reset` and `error`. */
+  /**
+   * The error that ended it, for `reset` and `error`; for `idle`, what was
+   * cut short, when "idle" alone would mislead (a PROXY header or a TLS
+   * handshake trickled slower than the idle timeout).
+   */
   error?: string;
 }
 

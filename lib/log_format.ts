@@ -16,7 +16,7 @@
  * @module
  */
 
-import { escapeBytes } from "./escape.ts";
+import { escapeBytes, escapeText } from "./escape.ts";
 import { type CloseEvent, SERVER_EVENT_TYPES, type ServerEvent } from "./events.ts";
 
 /** How a piece of a log line is styled on a colour terminal. */
@@ -98,7 +98,9 @@ function closeDetail(event: CloseEvent): string | undefined {
     case "done":
       return undefined;
     case "idle":
-      return `idle for ${formatDuration(event.durationMs)}, closed`;
+      return event.error === undefined
+        ? `idle for ${formatDuration(event.durationMs)}, closed`
+        : `${escapeText(event.error)}, closed`;
     case "limit":
       return "message reached the size limit, closed";
     case "shutdown":
@@ -106,9 +108,13 @@ function closeDetail(event: CloseEvent): string | undefined {
     case "message-timeout":
       return "message not whole within the message timeout, closed";
     case "reset":
-      return `reset by the peer${event.error ? ` (${event.error})` : ""}`;
+      return `reset by the peer${event.error ? ` (${escapeText(event.error)})` : ""}`;
     case "error":
-      return event.error ?? "error";
+      // Error text can quote a peer's bytes (a malformed PROXY header, a
+      // TLS alert): escaped, as a message is.
+      return event.error === undefined ? "error" : escapeText(event.error);
+    case "refused":
+      return undefined; // its own `refused` event says it, with the rule
   }
 }
 
@@ -178,10 +184,13 @@ export function formatEvent(
     }
     case "accept-error":
       if (event.peerGone) {
-        return [{ text: `A client left before it was accepted: ${event.error}`, style: "yellow" }];
+        return [{
+          text: `A client left before it was accepted: ${escapeText(event.error)}`,
+          style: "yellow",
+        }];
       }
       return [{
-        text: `Cannot accept connections: ${event.error}; retrying in ${
+        text: `Cannot accept connections: ${escapeText(event.error)}; retrying in ${
           formatDuration(event.retryInMs)
         }, further failures not logged until it works`,
         style: "red",
@@ -219,9 +228,9 @@ export function formatEvent(
       return [{ text: parts.join(", "), style: "bold" }];
     }
     case "refused":
-      return [{ text: event.peer, style: "bold" }, {
+      return [{ text: escapeText(event.peer), style: "bold" }, {
         text: `: refused, ${
-          event.rule === "not in --allow" ? event.rule : `denied by ${event.rule}`
+          event.rule === "not in --allow" ? event.rule : `denied by ${escapeText(event.rule)}`
         }`,
         style: "yellow",
       }];
@@ -284,6 +293,9 @@ export function formatEventJson(event: ServerEvent, options: FormatOptions = {})
       record.message = preview(value, (event as { bytes: number }).bytes, previewBytes);
     } else if (typeof value === "number" && !Number.isInteger(value)) {
       record[key] = Math.round(value * 1000) / 1000;
+    } else if (typeof value === "string") {
+      // JSON escapes C0 controls but passes C1 and bidi controls through raw.
+      record[key] = escapeText(value);
     } else {
       record[key] = value;
     }

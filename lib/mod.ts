@@ -54,7 +54,7 @@ export {
 } from "./framing.ts";
 export type * from "./events.ts";
 export { SERVER_EVENT_TYPES } from "./events.ts";
-export { escapeBytes, type EscapeOptions } from "./escape.ts";
+export { escapeBytes, type EscapeOptions, escapeText } from "./escape.ts";
 export { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from "./proxy_protocol.ts";
 export { type AccessPolicy, type AccessPolicyOptions, createAccessPolicy } from "./access.ts";
 export {

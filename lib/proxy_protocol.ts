@@ -11,16 +11,32 @@
 
 /** A header's worth of information: where the client really is. */
 export interface ProxyHeader {
-  /** The client's address; `undefined` for `UNKNOWN` (v1) and `LOCAL` (v2) headers. */
+  /**
+   * The client's address; `undefined` for `UNKNOWN` (v1), `LOCAL` and
+   * `UNSPEC` (v2) headers, when the connection's own address stands.
+   */
   source?: { hostname: string; port: number };
   /** The header's length in bytes; what follows is the client's data. */
   length: number;
 }
 
+import { escapeBytes } from "./escape.ts";
+
 const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
-const V1_MAX_BYTES = 107;
-/** The longest header accepted: v2 allows 64 KiB of extensions, which nobody needs here. */
-export const PROXY_HEADER_MAX_BYTES = 1024;
+/** The longest v1 header, CRLF included, as the specification sets it. */
+export const PROXY_V1_MAX_BYTES = 107;
+/**
+ * The longest header accepted. A v2 header may carry up to 64 KiB of
+ * extensions (TLVs); balancers send a few hundred bytes at most (HAProxy's
+ * SSL, unique-id and authority TLVs, AWS's endpoint id), so 4 KiB leaves
+ * room for all of them while bounding what an unread header can hold.
+ */
+export const PROXY_HEADER_MAX_BYTES = 4096;
+
+/** A peer's bytes, quoted for an error message: escaped, and cut short. */
+function quote(bytes: Uint8Array): string {
+  return `"${escapeBytes(bytes, { maxBytes: PROXY_V1_MAX_BYTES })}"`;
+}
 
 function ipv6(bytes: Uint8Array): string {
   const groups: number[] = [];
@@ -44,12 +60,18 @@ function ipv6(bytes: Uint8Array): string {
 }
 
 function parseV1(bytes: Uint8Array): ProxyHeader | "incomplete" {
-  const end = bytes.subarray(0, V1_MAX_BYTES).indexOf(0x0a);
+  const end = bytes.subarray(0, PROXY_V1_MAX_BYTES).indexOf(0x0a);
   if (end === -1) {
-    if (bytes.length >= V1_MAX_BYTES) throw new TypeError("PROXY v1 header is too long");
+    if (bytes.length >= PROXY_V1_MAX_BYTES) throw new TypeError("PROXY v1 header is too long");
     return "incomplete";
   }
-  const line = new TextDecoder().decode(bytes.subarray(0, end + 1));
+  // The header is ASCII; anything else makes it malformed, and is quoted
+  // escaped: these are a peer's bytes on their way to a log.
+  const raw = bytes.subarray(0, end + 1);
+  if (raw.some((byte) => byte > 0x7e || (byte < 0x20 && byte !== 0x0d && byte !== 0x0a))) {
+    throw new TypeError(`Malformed PROXY v1 header: ${quote(raw)}`);
+  }
+  const line = new TextDecoder().decode(raw);
   if (!line.endsWith("\r\n")) throw new TypeError("PROXY v1 header does not end with CRLF");
   const fields = line.slice(0, -2).split(" ");
   if (fields[1] === "UNKNOWN") return { length: end + 1 };
@@ -58,7 +80,7 @@ function parseV1(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const valid = fields.length === 6 && (family === "TCP4" || family === "TCP6") &&
     /^\d{1,5}$/.test(sourcePort) && port <= 65535 &&
     (family === "TCP4" ? /^\d{1,3}(\.\d{1,3}){3}$/.test(source) : /^[0-9a-f:.]+$/i.test(source));
-  if (!valid) throw new TypeError(`Malformed PROXY v1 header: "${line.trim()}"`);
+  if (!valid) throw new TypeError(`Malformed PROXY v1 header: ${quote(raw)}`);
   return { source: { hostname: source, port }, length: end + 1 };
 }
 
@@ -67,7 +89,11 @@ function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const versionCommand = bytes[12];
   if (versionCommand >> 4 !== 2) throw new TypeError("Unsupported PROXY protocol version");
   const length = 16 + ((bytes[14] << 8) | bytes[15]);
-  if (length > PROXY_HEADER_MAX_BYTES) throw new TypeError("PROXY v2 header is too long");
+  if (length > PROXY_HEADER_MAX_BYTES) {
+    throw new TypeError(
+      `PROXY v2 header is too long: ${length} bytes, at most ${PROXY_HEADER_MAX_BYTES}`,
+    );
+  }
   if (bytes.length < length) return "incomplete";
   const command = versionCommand & 0x0f;
   if (command === 0x0) return { length }; // LOCAL: the balancer's own health check

@@ -118,7 +118,8 @@ export interface ServeOptions {
   lingerTimeout?: number;
   /**
    * Addresses and CIDR ranges, IPv4 or IPv6, that may connect; empty for
-   * everyone not denied. A refused client is closed at once with no reply.
+   * everyone not denied (but an entry that names no address, such as `""`,
+   * throws). A refused client is closed at once with no reply.
    *
    * @default {[]}
    */
@@ -140,16 +141,25 @@ export interface ServeOptions {
   /**
    * Expect a PROXY protocol header (v1 or v2) before each client's bytes, as
    * a load balancer sends with `send-proxy`: logs, access rules and events
-   * then use the client address it names. A connection without a valid
-   * header is closed with the reason logged.
+   * then use the client address it names; a header that names none
+   * (`UNKNOWN`, `LOCAL`, `UNSPEC`) leaves the connection's own address, and
+   * the rules apply to that. A connection without a valid header is closed
+   * with the reason logged; one that closes before its first byte (a health
+   * check) is closed quietly. The header has its own buffer of at most
+   * `PROXY_HEADER_MAX_BYTES`, and must arrive within `idleTimeout`. With
+   * `tls` it comes in clear text, before the handshake.
    *
    * @default {false}
    */
   proxyProtocol?: boolean;
   /**
    * Serve over TLS with this certificate chain and private key (PEM text).
-   * Deno cannot yet ask clients for certificates, so this authenticates the
-   * server only.
+   * This authenticates the server only: clients are not asked for
+   * certificates. TLS runs in `node:tls` over sockets the server keeps, so
+   * that every deadline (idle timeout, shutdown) really closes a connection
+   * whose handshake never started, and so that a clear-text PROXY header
+   * (`proxyProtocol`) can come first. `serve()` checks the certificate and
+   * key as `Deno.listenTls` does, and throws its error.
    */
   tls?: { cert: string; key: string };
   /**

@@ -182,7 +182,7 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
   #emit(event: ServerEvent): void {
     switch (event.type) {
       case "accept-error":
-        this.#stats.errors++;
+        if (!event.peerGone) this.#stats.errors++;
         break;
       case "refused":
         this.#stats.refused++;
@@ -327,6 +327,9 @@ export class TcpServer<A extends Deno.NetAddr | Deno.UnixAddr = Deno.NetAddr>
     stats.bytesOut += connection.bytesOut;
     if (reason === "reset" || reason === "error") stats.errors++;
     else if (reason === "idle") stats.idleTimeouts++;
+    // Refused by its PROXY header: counted as refused (by #onRefused) and,
+    // like a peer refused by its socket's address, not as a connection.
+    else if (reason === "refused") stats.connections--;
     else if (reason === "shutdown") stats.closedAtShutdown++;
     else if (reason === "message-timeout") stats.messageTimeouts++;
     if (connection.peerKey !== undefined) {
@@ -490,10 +493,18 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
   }
   signal?.throwIfAborted();
   if (path !== undefined && tls) throw new TypeError("Invalid tls for a Unix socket");
+  // Deno.listenTls checks the certificate and key at once, as node:tls
+  // does not: it is opened only for that, and closed.
+  if (tls) closeQuietly(Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key }));
+  // TLS runs over sockets the server keeps (see `_tls_server.ts`): with
+  // Deno.listenTls, a connection whose handshake never starts cannot be
+  // closed. node:tls is loaded only when TLS is on, while the server starts.
+  const tlsWrap = tls
+    ? import("./_tls_server.ts").then((module) => module.createTlsWrap(tls.cert, tls.key))
+    : undefined;
+  tlsWrap?.catch(() => {}); // each connection reports it; see `ServeOptions.tls`
   const listener = path !== undefined
     ? Deno.listen({ transport: "unix", path })
-    : tls
-    ? Deno.listenTls({ hostname, port, tcpBacklog: backlog, cert: tls.cert, key: tls.key })
     : Deno.listen({ hostname, port, tcpBacklog: backlog, ...(reusePort ? { reusePort } : {}) });
   const server = new TcpServer(
     listener,
@@ -509,6 +520,7 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
       // Behind a balancer the socket's peer is the balancer: the rules apply
       // to the address in the PROXY header instead.
       access: proxyProtocol ? access : undefined,
+      tls: tlsWrap,
     },
     {
       maxConnections,
