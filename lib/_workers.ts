@@ -10,7 +10,7 @@
  */
 
 import { zeroStats } from "./server.ts";
-import type { ServeOptions } from "./serve_options.ts";
+import { SERVE_DEFAULTS, type ServeOptions } from "./serve_options.ts";
 import type { ServerEvent, ServerStats } from "./events.ts";
 
 /** A running pool of workers. */
@@ -125,7 +125,7 @@ export async function serveWorkers(
       });
     });
   try {
-    const port = await start(1, options.port ?? 8080);
+    const port = await start(1, options.port ?? SERVE_DEFAULTS.port);
     for (let worker = 2; worker <= count; worker++) await start(worker, port);
     return {
       port,

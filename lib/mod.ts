@@ -24,7 +24,12 @@
  */
 
 export { serve, TcpServer } from "./server.ts";
-export { DEFAULT_REPLY, type ServeOptions } from "./serve_options.ts";
+export {
+  DEFAULT_REPLY,
+  SERVE_DEFAULTS,
+  type ServeDefaults,
+  type ServeOptions,
+} from "./serve_options.ts";
 export { clearStaleSocket } from "./unix_socket.ts";
 export {
   DEFAULT_MESSAGE,

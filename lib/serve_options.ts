@@ -7,9 +7,42 @@
 
 import type { Framing } from "./framing.ts";
 import type { ServerEvent } from "./events.ts";
+import { MAX_TIMER_MS } from "./_time.ts";
 
 /** The lab's reply. */
 export const DEFAULT_REPLY = "Thanks for connecting";
+
+/**
+ * Every default of {@linkcode ServeOptions}, defined here only: `serve()`
+ * and the `server.ts` script both read them from this object.
+ */
+export const SERVE_DEFAULTS: ServeDefaults = {
+  hostname: "0.0.0.0",
+  port: 8080,
+  framing: "chunk",
+  reply: DEFAULT_REPLY,
+  echo: false,
+  keepAlive: false,
+  maxMessageBytes: 1024 * 1024,
+  idleTimeout: 30_000,
+  messageTimeout: 60_000,
+  maxPerPeer: 0,
+  maxConnections: 1024,
+  backlog: 4096,
+  drainTimeout: 5_000,
+  lingerTimeout: 2_000,
+  allow: [],
+  deny: [],
+  proxyProtocol: false,
+  reusePort: false,
+  closeEvents: "all",
+  previewBytes: Infinity,
+};
+
+/** The options that have a default value, as {@linkcode SERVE_DEFAULTS} gives them. */
+export type ServeDefaults = Readonly<
+  Required<Omit<ServeOptions, "path" | "tls" | "signal" | "onEvent" | "events">>
+>;
 
 /** Options for {@linkcode serve}. Every field is optional; none gives the lab's server. */
 export interface ServeOptions {
@@ -216,9 +249,6 @@ export function requireInteger(name: string, value: number, min: number, max = I
     throw new RangeError(`Invalid ${name} "${value}": expected a whole number ${range}`);
   }
 }
-
-/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Throws a `RangeError` naming `name` unless `value` is a timer's milliseconds. */
 export function requireDuration(name: string, value: number): void {

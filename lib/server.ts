@@ -28,10 +28,10 @@ import { type AccessPolicy, createAccessPolicy } from "./access.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
 import { OpenConnections } from "./_open_connections.ts";
 import {
-  DEFAULT_REPLY,
   replyBytes,
   requireDuration,
   requireInteger,
+  SERVE_DEFAULTS,
   type ServeOptions,
 } from "./serve_options.ts";
 
@@ -427,32 +427,33 @@ export function serve(options: ServeOptions & { path: string }): TcpServer<Deno.
 /** Starts a TCP server; see the overload above for the whole description. */
 export function serve(options?: ServeOptions): TcpServer<Deno.NetAddr>;
 export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno.UnixAddr> {
+  const d = SERVE_DEFAULTS;
   const {
-    hostname = "0.0.0.0",
-    port = 8080,
-    framing = "chunk",
-    reply = DEFAULT_REPLY,
-    echo = false,
-    keepAlive = false,
-    maxMessageBytes = 1024 * 1024,
-    idleTimeout = 30_000,
-    messageTimeout = 60_000,
-    maxPerPeer = 0,
-    maxConnections = 1024,
-    backlog = 4096,
-    drainTimeout = 5_000,
-    lingerTimeout = 2_000,
-    allow = [],
-    deny = [],
+    hostname = d.hostname,
+    port = d.port,
+    framing = d.framing,
+    reply = d.reply,
+    echo = d.echo,
+    keepAlive = d.keepAlive,
+    maxMessageBytes = d.maxMessageBytes,
+    idleTimeout = d.idleTimeout,
+    messageTimeout = d.messageTimeout,
+    maxPerPeer = d.maxPerPeer,
+    maxConnections = d.maxConnections,
+    backlog = d.backlog,
+    drainTimeout = d.drainTimeout,
+    lingerTimeout = d.lingerTimeout,
+    allow = d.allow,
+    deny = d.deny,
     path,
     tls,
-    proxyProtocol = false,
-    reusePort = false,
+    proxyProtocol = d.proxyProtocol,
+    reusePort = d.reusePort,
     signal,
     onEvent,
     events = SERVER_EVENT_TYPES,
-    closeEvents = "all",
-    previewBytes = Infinity,
+    closeEvents = d.closeEvents,
+    previewBytes = d.previewBytes,
   } = options;
   for (const type of events) {
     if (!(SERVER_EVENT_TYPES as readonly string[]).includes(type)) {
