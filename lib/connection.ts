@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { CloseEvent, CloseReason, MessageEnd, ServerEvent } from "./events.ts";
+import type { CloseReason, ConnectionCloseEvent, MessageEnd, ServerEvent } from "./events.ts";
 import {
   FIRST_READ_BYTES,
   type Framing,
@@ -288,7 +288,7 @@ export class Connection {
     if (
       this.#emit && this.#wants.close && (finalReason !== "done" || this.#wants.closeDone !== false)
     ) {
-      const event: CloseEvent = {
+      const event: ConnectionCloseEvent = {
         type: "close",
         time: Date.now(),
         id: this.id,
