@@ -52,7 +52,7 @@ import {
   UsageError,
   withoutTaskDashes,
 } from "./lib/_cli.ts";
-import { maxWorkers, serveWorkers } from "./lib/_workers.ts";
+import { maxWorkers, serveWorkers } from "./lib/server/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
 

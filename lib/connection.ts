@@ -24,9 +24,14 @@ import {
   readMessage,
   type ReceivedMessage,
 } from "./framing.ts";
-import type { AccessPolicy } from "./access.ts";
-import type { TlsWrap } from "./_tls_server.ts";
-import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, PROXY_V1_MAX_BYTES } from "./proxy_protocol.ts";
+import type { AccessPolicy } from "./server/access.ts";
+import type { TlsWrap } from "./server/_tls.ts";
+import {
+  parseProxyHeader,
+  PROXY_HEADER_MAX_BYTES,
+  PROXY_V1_MAX_BYTES,
+  ProxyProtocolError,
+} from "./server/proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 import { escapeText } from "./escape.ts";
 
@@ -313,7 +318,7 @@ export class Connection {
    * Resolves to the bytes read past the header, or to why the connection
    * ends here: `"refused"` by the rules, or `"done"` for a peer that closed
    * before its first byte, as a balancer's health check does. A missing or
-   * malformed header throws.
+   * malformed header throws a `ProxyProtocolError`.
    *
    * The header has its own buffer, bounded by `PROXY_HEADER_MAX_BYTES`, so
    * `maxMessageBytes` limits messages only. Its reads do not count as
@@ -349,7 +354,9 @@ export class Connection {
         grown.set(buffer.subarray(0, length));
         buffer = grown;
       }
-      if (length >= end) throw new TypeError("Missing or incomplete PROXY protocol header");
+      if (length >= end) {
+        throw new ProxyProtocolError("Missing or incomplete PROXY protocol header");
+      }
       let more: number | null;
       try {
         more = await this.#conn.read(buffer.subarray(length, end));
@@ -362,7 +369,7 @@ export class Connection {
       }
       if (more === null) {
         if (length === 0) return "done"; // connected and closed: a health check
-        throw new TypeError("The connection ended inside the PROXY header");
+        throw new ProxyProtocolError("The connection ended inside the PROXY header");
       }
       // Counted as read, but not as activity: a trickled header must not
       // keep renewing the idle timeout.

@@ -30,7 +30,7 @@ export {
   type ServeDefaults,
   type ServeOptions,
 } from "./serve_options.ts";
-export { clearStaleSocket } from "./unix_socket.ts";
+export { clearStaleSocket } from "./server/unix_socket.ts";
 export {
   DEFAULT_MESSAGE,
   type ReplySink,
@@ -60,8 +60,17 @@ export {
 export type * from "./events.ts";
 export { SERVER_EVENT_TYPES } from "./events.ts";
 export { escapeBytes, type EscapeOptions, escapeText } from "./escape.ts";
-export { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from "./proxy_protocol.ts";
-export { type AccessPolicy, type AccessPolicyOptions, createAccessPolicy } from "./access.ts";
+export {
+  parseProxyHeader,
+  PROXY_HEADER_MAX_BYTES,
+  type ProxyHeader,
+  ProxyProtocolError,
+} from "./server/proxy_protocol.ts";
+export {
+  type AccessPolicy,
+  type AccessPolicyOptions,
+  createAccessPolicy,
+} from "./server/access.ts";
 export {
   formatBytes,
   formatDuration,

@@ -24,9 +24,9 @@ import {
   type ServerStats,
 } from "./events.ts";
 import { FRAMINGS } from "./framing.ts";
-import { type AccessPolicy, createAccessPolicy } from "./access.ts";
+import { type AccessPolicy, createAccessPolicy } from "./server/access.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
-import { OpenConnections } from "./_open_connections.ts";
+import { OpenConnections } from "./server/_open_connections.ts";
 import {
   replyBytes,
   requireDuration,
@@ -497,11 +497,11 @@ export function serve(options: ServeOptions = {}): TcpServer<Deno.NetAddr | Deno
   // Deno.listenTls checks the certificate and key at once, as node:tls
   // does not: it is opened only for that, and closed.
   if (tls) closeQuietly(Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key }));
-  // TLS runs over sockets the server keeps (see `_tls_server.ts`): with
+  // TLS runs over sockets the server keeps (see `server/_tls.ts`): with
   // Deno.listenTls, a connection whose handshake never starts cannot be
   // closed. node:tls is loaded only when TLS is on, while the server starts.
   const tlsWrap = tls
-    ? import("./_tls_server.ts").then((module) => module.createTlsWrap(tls.cert, tls.key))
+    ? import("./server/_tls.ts").then((module) => module.createTlsWrap(tls.cert, tls.key))
     : undefined;
   tlsWrap?.catch(() => {}); // each connection reports it; see `ServeOptions.tls`
   const listener = path !== undefined

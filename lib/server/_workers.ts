@@ -9,9 +9,9 @@
  * @module
  */
 
-import { zeroStats } from "./server.ts";
-import { SERVE_DEFAULTS, type ServeOptions } from "./serve_options.ts";
-import type { ServerEvent, ServerStats } from "./events.ts";
+import { zeroStats } from "../server.ts";
+import { SERVE_DEFAULTS, type ServeOptions } from "../serve_options.ts";
+import type { ServerEvent, ServerStats } from "../events.ts";
 
 /** A running pool of workers. */
 export interface WorkerPool {
@@ -63,10 +63,10 @@ export async function serveWorkers(
       `Flag "--workers" needs Deno's --unstable-net flag: run with deno run --unstable-net`,
     );
   }
-  const module = new URL("./_server_worker.ts", import.meta.url);
+  const module = new URL("./_worker.ts", import.meta.url);
   if (module.protocol === "file:") {
     // A worker loads its modules afresh, so it needs to read the lib folder.
-    const path = decodeURIComponent(new URL(".", module).pathname).replace(/\/$/, "");
+    const path = decodeURIComponent(new URL("..", module).pathname).replace(/\/$/, "");
     const { state } = await Deno.permissions.query({ name: "read", path });
     if (state !== "granted") {
       throw new Deno.errors.NotCapable(`Requires read access to "${path}" to start workers`);
@@ -82,7 +82,7 @@ export async function serveWorkers(
         type: "module",
       });
       workers.push(thread);
-      // Events this worker has posted that are not yet taken (see _server_worker.ts).
+      // Events this worker has posted that are not yet taken (see _worker.ts).
       const unread = new Int32Array(new SharedArrayBuffer(4));
       let stop!: (stats: ServerStats) => void;
       stopped.push(new Promise((resolve) => stop = resolve));

@@ -20,7 +20,23 @@ export interface ProxyHeader {
   length: number;
 }
 
-import { escapeBytes } from "./escape.ts";
+import { escapeBytes } from "../escape.ts";
+
+/**
+ * A peer sent something that is not a valid PROXY protocol header: a fault
+ * of the peer's, reported on its connection, not a bad argument.
+ */
+export class ProxyProtocolError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What is wrong with the header.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ProxyProtocolError";
+  }
+}
 
 const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 /** The longest v1 header, CRLF included, as the specification sets it. */
@@ -62,17 +78,21 @@ function ipv6(bytes: Uint8Array): string {
 function parseV1(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const end = bytes.subarray(0, PROXY_V1_MAX_BYTES).indexOf(0x0a);
   if (end === -1) {
-    if (bytes.length >= PROXY_V1_MAX_BYTES) throw new TypeError("PROXY v1 header is too long");
+    if (bytes.length >= PROXY_V1_MAX_BYTES) {
+      throw new ProxyProtocolError("PROXY v1 header is too long");
+    }
     return "incomplete";
   }
   // The header is ASCII; anything else makes it malformed, and is quoted
   // escaped: these are a peer's bytes on their way to a log.
   const raw = bytes.subarray(0, end + 1);
   if (raw.some((byte) => byte > 0x7e || (byte < 0x20 && byte !== 0x0d && byte !== 0x0a))) {
-    throw new TypeError(`Malformed PROXY v1 header: ${quote(raw)}`);
+    throw new ProxyProtocolError(`Malformed PROXY v1 header: ${quote(raw)}`);
   }
   const line = new TextDecoder().decode(raw);
-  if (!line.endsWith("\r\n")) throw new TypeError("PROXY v1 header does not end with CRLF");
+  if (!line.endsWith("\r\n")) {
+    throw new ProxyProtocolError("PROXY v1 header does not end with CRLF");
+  }
   const fields = line.slice(0, -2).split(" ");
   if (fields[1] === "UNKNOWN") return { length: end + 1 };
   const [, family, source, , sourcePort] = fields;
@@ -80,24 +100,24 @@ function parseV1(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const valid = fields.length === 6 && (family === "TCP4" || family === "TCP6") &&
     /^\d{1,5}$/.test(sourcePort) && port <= 65535 &&
     (family === "TCP4" ? /^\d{1,3}(\.\d{1,3}){3}$/.test(source) : /^[0-9a-f:.]+$/i.test(source));
-  if (!valid) throw new TypeError(`Malformed PROXY v1 header: ${quote(raw)}`);
+  if (!valid) throw new ProxyProtocolError(`Malformed PROXY v1 header: ${quote(raw)}`);
   return { source: { hostname: source, port }, length: end + 1 };
 }
 
 function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
   if (bytes.length < 16) return "incomplete";
   const versionCommand = bytes[12];
-  if (versionCommand >> 4 !== 2) throw new TypeError("Unsupported PROXY protocol version");
+  if (versionCommand >> 4 !== 2) throw new ProxyProtocolError("Unsupported PROXY protocol version");
   const length = 16 + ((bytes[14] << 8) | bytes[15]);
   if (length > PROXY_HEADER_MAX_BYTES) {
-    throw new TypeError(
+    throw new ProxyProtocolError(
       `PROXY v2 header is too long: ${length} bytes, at most ${PROXY_HEADER_MAX_BYTES}`,
     );
   }
   if (bytes.length < length) return "incomplete";
   const command = versionCommand & 0x0f;
   if (command === 0x0) return { length }; // LOCAL: the balancer's own health check
-  if (command !== 0x1) throw new TypeError("Unknown PROXY v2 command");
+  if (command !== 0x1) throw new ProxyProtocolError("Unknown PROXY v2 command");
   const family = bytes[13];
   const body = bytes.subarray(16, length);
   const port = (offset: number) => (body[offset] << 8) | body[offset + 1];
@@ -111,7 +131,7 @@ function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
     return { source: { hostname: ipv6(body.subarray(0, 16)), port: port(32) }, length };
   }
   if (family === 0x00) return { length }; // UNSPEC
-  throw new TypeError("Unsupported PROXY v2 address family");
+  throw new ProxyProtocolError("Unsupported PROXY v2 address family");
 }
 
 /**
@@ -127,7 +147,7 @@ function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
  *
  * @param bytes What the connection has sent so far.
  * @returns The header, or `"incomplete"` when more bytes are needed.
- * @throws {TypeError} When the bytes are not a valid header.
+ * @throws {ProxyProtocolError} When the bytes are not a valid header.
  */
 export function parseProxyHeader(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const isV2 = V2_SIGNATURE.every((byte, index) => index >= bytes.length || bytes[index] === byte);
@@ -136,5 +156,5 @@ export function parseProxyHeader(bytes: Uint8Array): ProxyHeader | "incomplete" 
   if (v1.every((byte, index) => index >= bytes.length || bytes[index] === byte)) {
     return bytes.length < v1.length ? "incomplete" : parseV1(bytes);
   }
-  throw new TypeError("Missing PROXY protocol header");
+  throw new ProxyProtocolError("Missing PROXY protocol header");
 }

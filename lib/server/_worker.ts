@@ -20,8 +20,8 @@
 
 /// <reference lib="deno.worker" />
 
-import { serve, type TcpServer } from "./server.ts";
-import type { ServeOptions } from "./serve_options.ts";
+import { serve, type TcpServer } from "../server.ts";
+import type { ServeOptions } from "../serve_options.ts";
 
 let server: TcpServer | undefined;
 
