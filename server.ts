@@ -36,9 +36,9 @@ import {
   type ServeOptions,
   type ServerEvent,
   type ServerStats,
-  toConsoleArgs,
   toPlainText,
 } from "./lib/mod.ts";
+import { toConsoleArgs } from "./lib/log_format.ts";
 import {
   EXIT_INTERRUPTED,
   EXIT_OK,

@@ -23,6 +23,15 @@ export async function writeAll(
   }
 }
 
+/** Whether an I/O error means the peer reset or left, rather than a local fault. */
+export function isPeerGone(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.NotConnected;
+}
+
 /** Closes a resource that may already be closed by the peer, a timer or shutdown. */
 export function closeQuietly(closer: { close(): void }): void {
   try {

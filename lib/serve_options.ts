@@ -1,13 +1,13 @@
 /**
- * The server's options: what each means, its default, and the checks that
- * turn a wrong value into one clear error before anything listens.
+ * The server's options: what each means, and its default, defined once in
+ * {@linkcode SERVE_DEFAULTS}. The checks that turn a wrong value into one
+ * clear error before anything listens are in `server/_settings.ts`.
  *
  * @module
  */
 
 import type { Framing } from "./framing.ts";
 import type { ServerEvent } from "./events.ts";
-import { MAX_TIMER_MS } from "./_time.ts";
 
 /** The lab's reply. */
 export const DEFAULT_REPLY = "Thanks for connecting";
@@ -240,27 +240,4 @@ export interface ServeOptions {
    * @default {Infinity}
    */
   previewBytes?: number;
-}
-
-/** Throws a `RangeError` naming `name` unless `value` is a whole number in range. */
-export function requireInteger(name: string, value: number, min: number, max = Infinity): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    const range = max === Infinity ? `at least ${min}` : `from ${min} to ${max}`;
-    throw new RangeError(`Invalid ${name} "${value}": expected a whole number ${range}`);
-  }
-}
-
-/** Throws a `RangeError` naming `name` unless `value` is a timer's milliseconds. */
-export function requireDuration(name: string, value: number): void {
-  if (!(value >= 0 && value <= MAX_TIMER_MS)) {
-    throw new RangeError(
-      `Invalid ${name} "${value}": expected milliseconds from 0 to ${MAX_TIMER_MS}`,
-    );
-  }
-}
-
-/** In keep-alive mode the fixed reply ends with a newline, so a client knows where. */
-export function replyBytes(reply: string | Uint8Array, keepAlive: boolean): Uint8Array {
-  const bytes = typeof reply === "string" ? new TextEncoder().encode(reply) : reply;
-  return keepAlive && bytes.at(-1) !== 0x0a ? new Uint8Array([...bytes, 0x0a]) : bytes;
 }

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { zeroStats } from "../server.ts";
+import { zeroStats } from "./_stats.ts";
 import { SERVE_DEFAULTS, type ServeOptions } from "../serve_options.ts";
 import type { ServerEvent, ServerStats } from "../events.ts";
 

@@ -4,7 +4,8 @@
  *
  * Behind a balancer every connection comes from the balancer's address;
  * with `proxyProtocol` the server reads this header first and logs, limits
- * and allows or denies by the address in it.
+ * and allows or denies by the address in it. This module parses the header
+ * ({@linkcode parseProxyHeader}) and reads it off a connection.
  *
  * @module
  */
@@ -21,6 +22,8 @@ export interface ProxyHeader {
 }
 
 import { escapeBytes } from "../escape.ts";
+import { formatAddress } from "../_io.ts";
+import type { Connection } from "../connection.ts";
 
 /**
  * A peer sent something that is not a valid PROXY protocol header: a fault
@@ -157,4 +160,68 @@ export function parseProxyHeader(bytes: Uint8Array): ProxyHeader | "incomplete" 
     return bytes.length < v1.length ? "incomplete" : parseV1(bytes);
   }
   throw new ProxyProtocolError("Missing PROXY protocol header");
+}
+
+/**
+ * Reads the PROXY protocol header from the start of a connection, takes the
+ * client's address from it and checks it against the access rules.
+ * Resolves to the bytes read past the header, or to why the connection
+ * ends here: `"refused"` by the rules, or `"done"` for a peer that closed
+ * before its first byte, as a balancer's health check does. A missing or
+ * malformed header throws a `ProxyProtocolError`.
+ *
+ * The header has its own buffer, bounded by `PROXY_HEADER_MAX_BYTES`, so
+ * `maxMessageBytes` limits messages only. Its reads do not count as
+ * activity: the whole header must come within the idle timeout, however
+ * slowly a peer trickles it.
+ */
+export async function readProxyHeader(c: Connection): Promise<Uint8Array | "refused" | "done"> {
+  let buffer = new Uint8Array(PROXY_V1_MAX_BYTES);
+  let length = 0;
+  while (true) {
+    const header = length === 0 ? "incomplete" : parseProxyHeader(buffer.subarray(0, length));
+    if (header !== "incomplete") {
+      // UNKNOWN, LOCAL and UNSPEC name no client: the spec says to use the
+      // connection's own address, and the rules then apply to that.
+      const source = header.source ?? c.conn.remoteAddr as Deno.NetAddr;
+      if (header.source) c.peer = formatAddress(header.source);
+      const rule = c.settings.access?.refusal(source.hostname);
+      if (rule !== undefined) {
+        c.onRefused?.(c.peer, rule);
+        return "refused";
+      }
+      // What came after the header: the message's start, or the TLS handshake's.
+      return buffer.slice(header.length, length);
+    }
+    // Read no further than the header can reach: a v2 header says its
+    // length after 16 bytes; a v1 header ends within 107.
+    const v2Length = length >= 16 && buffer[0] === 0x0d ? 16 + ((buffer[14] << 8) | buffer[15]) : 0;
+    const end = Math.min(Math.max(v2Length, PROXY_V1_MAX_BYTES), PROXY_HEADER_MAX_BYTES);
+    if (end > buffer.length) {
+      const grown = new Uint8Array(end);
+      grown.set(buffer.subarray(0, length));
+      buffer = grown;
+    }
+    if (length >= end) throw new ProxyProtocolError("Missing or incomplete PROXY protocol header");
+    let more: number | null;
+    try {
+      more = await c.conn.read(buffer.subarray(length, end));
+    } catch (error) {
+      // "Idle" alone would be wrong for a peer that trickled bytes all along.
+      if (c.closeReason === "idle") {
+        c.closeNote = `no whole PROXY header within the idle timeout (${length} bytes)`;
+      }
+      throw error;
+    }
+    if (more === null) {
+      if (length === 0) return "done"; // connected and closed: a health check
+      throw new ProxyProtocolError("The connection ended inside the PROXY header");
+    }
+    // Counted as read, but not as activity: a trickled header must not
+    // keep renewing the idle timeout.
+    const activity = c.lastActivity;
+    c.onRead(more);
+    c.lastActivity = activity;
+    length += more;
+  }
 }
