@@ -16,6 +16,7 @@ import { Connection, type ConnectionObservers } from "./connection.ts";
 import type { CloseReason, ServerEvent, ServerStats } from "./events.ts";
 import type { ServeOptions } from "./serve_options.ts";
 import { closeQuietly, formatAddress } from "./_io.ts";
+import type { AccessPolicy } from "./server/access.ts";
 import {
   type ConnectionSettings,
   resolveServeOptions,
@@ -23,7 +24,8 @@ import {
 } from "./server/_settings.ts";
 import { AcceptBackoff, Pause } from "./server/_accept.ts";
 import { OpenConnections } from "./server/_open_connections.ts";
-import { PeerLimit } from "./server/_peer_limit.ts";
+import { admit, PeerLimit } from "./server/_admission.ts";
+import { drain } from "./server/_drain.ts";
 import { sweepDeadlines } from "./server/_deadlines.ts";
 import { countClosed, zeroStats } from "./server/_stats.ts";
 
@@ -108,13 +110,13 @@ class Server<A extends Deno.NetAddr | Deno.UnixAddr> implements TcpServer<A> {
   /** The kinds of event the observer asked for. */
   #wanted: ReadonlySet<ServerEvent["type"]>;
   #running = new OpenConnections<Connection>();
+  #report = (event: ServerEvent): void => this.#emit(event);
+  /** What the accept loop sleeps on when full or backing off; a closed connection wakes it. */
   #pause = new Pause();
-  #backoff = new AcceptBackoff(
-    this.#pause,
-    (event) => this.#emit(event),
-    () => this.#stats.errors++,
-  );
+  #backoff = new AcceptBackoff(this.#pause, this.#report, () => this.#stats.errors++);
   #perPeer: PeerLimit | undefined;
+  /** The access rules, when they apply at accept: behind a balancer the header's address counts. */
+  #checkAtAccept: AccessPolicy | undefined;
   #stopSweep: () => void;
   #nextId = 1;
   #startedAt = performance.now();
@@ -136,6 +138,7 @@ class Server<A extends Deno.NetAddr | Deno.UnixAddr> implements TcpServer<A> {
     this.#onEvent = limits.onEvent;
     this.#wanted = new Set(limits.onEvent ? limits.events : []);
     if (limits.maxPerPeer > 0) this.#perPeer = new PeerLimit(limits.maxPerPeer);
+    if (limits.access.active && !settings.proxyProtocol) this.#checkAtAccept = limits.access;
     this.#observers = this.#makeObservers();
     this.finished = new Promise((resolve) => this.#resolveFinished = resolve);
     this.#emit({ type: "listening", time: Date.now(), address: formatAddress(this.addr) });
@@ -164,7 +167,7 @@ class Server<A extends Deno.NetAddr | Deno.UnixAddr> implements TcpServer<A> {
         continue;
       }
       this.#backoff.succeeded();
-      const peerKey = this.#admit(conn);
+      const peerKey = admit(conn, this.#checkAtAccept, this.#perPeer, this.#report);
       if (peerKey === false) continue; // refused: closed at once, unanswered
       this.#stats.connections++;
       const connection = new Connection(conn, this.#nextId++, this.#settings, this.#observers);
@@ -179,31 +182,6 @@ class Server<A extends Deno.NetAddr | Deno.UnixAddr> implements TcpServer<A> {
         this.#emit({ type: "connection", time: Date.now(), id, peer });
       }
     }
-  }
-
-  /**
-   * Checks a new connection against the access rules and the per-peer cap;
-   * `false` when it is refused, or the key its per-peer count is under.
-   */
-  #admit(conn: Deno.Conn): string | undefined | false {
-    if (this.#limits.access.active && !this.#settings.proxyProtocol) {
-      const remote = conn.remoteAddr as Deno.NetAddr;
-      const rule = this.#limits.access.refusal(remote.hostname);
-      if (rule !== undefined) {
-        closeQuietly(conn);
-        this.#emit({ type: "refused", time: Date.now(), peer: formatAddress(remote), rule });
-        return false;
-      }
-    }
-    if (!this.#perPeer) return undefined;
-    const remote = conn.remoteAddr as Deno.NetAddr;
-    const key = this.#perPeer.admit(remote);
-    if (key !== undefined) return key;
-    closeQuietly(conn);
-    this.#stats.overPeerLimit++;
-    const peer = formatAddress(remote);
-    this.#emit({ type: "peer-limit", time: Date.now(), peer, limit: this.#perPeer.max });
-    return false;
   }
 
   get stats(): ServerStats {
@@ -225,9 +203,11 @@ class Server<A extends Deno.NetAddr | Deno.UnixAddr> implements TcpServer<A> {
     return this.shutdown();
   }
 
+  /** Reports an event: counts what the counters need, and passes it on if asked for. */
   #emit(event: ServerEvent): void {
     if (event.type === "accept-error" && !event.peerGone) this.#stats.errors++;
     else if (event.type === "refused") this.#stats.refused++;
+    else if (event.type === "peer-limit") this.#stats.overPeerLimit++;
     if (!this.#wanted.has(event.type)) return;
     try {
       this.#onEvent?.(event);
@@ -271,25 +251,12 @@ class Server<A extends Deno.NetAddr | Deno.UnixAddr> implements TcpServer<A> {
     closeQuietly(this.#listener);
     this.#pause.wake();
     await this.#acceptLoop;
-    // Connections that already have their reply only wait for the client to
-    // close; there is nothing left to deliver, so they go at once, and the
-    // drain waits only for those still in an exchange.
-    let active = 0;
-    for (const connection of this.#running) {
-      if (connection.replied) connection.close("done");
-      else active++;
-    }
-    const { drainTimeoutMs } = this.#limits;
-    this.#emit({ type: "shutdown", time: Date.now(), active, drainTimeoutMs });
-    if (this.#running.size > 0) {
-      const allClosed = new Promise<void>((resolve) => this.#allClosed = resolve);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeoutMs));
-      await Promise.race([allClosed, deadline]);
-      clearTimeout(timer);
-      for (const connection of this.#running) connection.close("shutdown");
-      await allClosed;
-    }
+    await drain(
+      this.#running,
+      this.#limits.drainTimeoutMs,
+      this.#report,
+      () => new Promise((resolve) => this.#allClosed = resolve),
+    );
     this.#stopSweep();
     this.#emit({ type: "summary", time: Date.now(), ...this.stats });
     this.#resolveFinished();
