@@ -11,6 +11,7 @@
 
 import { zeroStats } from "./_stats.ts";
 import { SERVE_DEFAULTS, type ServeOptions } from "../serve_options.ts";
+import { denoErrorClass } from "../_io.ts";
 import type { ServerEvent, ServerStats } from "../events.ts";
 
 /** A running pool of workers. */
@@ -32,14 +33,6 @@ export interface WorkerPool {
  */
 export function maxWorkers(): number {
   return Math.max(8, 2 * (navigator.hardwareConcurrency || 1));
-}
-
-/** Rebuilds an error a worker reported, as the class the main thread expects. */
-function rebuild(name: string, message: string): Error {
-  const ErrorClass =
-    (Deno.errors as unknown as Record<string, new (message: string) => Error>)[name] ??
-      Error;
-  return new ErrorClass(message);
 }
 
 /**
@@ -97,7 +90,7 @@ export async function serveWorkers(
       };
       thread.onmessage = ({ data }: MessageEvent) => {
         if (data.type === "listening") resolve(data.port);
-        else if (data.type === "failed") reject(rebuild(data.name, data.message));
+        else if (data.type === "failed") reject(new (denoErrorClass(data.name))(data.message));
         else if (data.type === "stopped") stop(data.stats);
         else if (data.type === "event") {
           // Taken: the worker may post another. Logging it may block on a
