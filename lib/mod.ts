@@ -2,30 +2,46 @@
  * A TCP server and client for learning socket programming: the classic lab
  * exchange by default, production grade around it.
  *
- * The lab in ten lines: the server accepts, and hands each connection to
- * its own handler, which receives one message, replies and closes; the
- * loop goes straight back to accepting, so one slow client delays only
- * itself. {@linkcode serve} runs that loop (`server.ts`, with the handler
- * in `connection.ts`); {@linkcode sendMessage} is the client: connect,
- * send, half-close, read the reply to EOF.
+ * The lab's server is one loop: accept a connection, hand it to its own
+ * handler, go straight back to accepting, so one slow client delays only
+ * itself. The handler receives one message, replies and closes, whatever
+ * happens. Stripped of everything else, {@linkcode serve} is this:
  *
- * @example The whole exchange
+ * ```ts ignore
+ * const listener = Deno.listen({ port: 8080 });
+ * while (true) {
+ *   const conn = await listener.accept(); // accept
+ *   (async () => { // each connection on its own
+ *     try {
+ *       const buffer = new Uint8Array(1024);
+ *       const count = await conn.read(buffer); // receive one message
+ *       console.log(new TextDecoder().decode(buffer.subarray(0, count ?? 0))); // log it
+ *       await conn.write(new TextEncoder().encode("Thanks for connecting")); // reply
+ *     } finally {
+ *       conn.close(); // close, always
+ *     }
+ *   })();
+ * }
+ * ```
+ *
+ * The loop is in `server.ts`, the handler in `connection.ts`, and each
+ * production concern around them (limits, deadlines, back-off, access
+ * rules, the PROXY protocol, TLS, Unix sockets, workers) in `server/`.
+ * {@linkcode sendMessage} is the client: connect, send, half-close, read
+ * the reply to EOF.
+ *
+ * @example A server on a free port, one exchange, a clean stop
  * ```ts
  * import { sendMessage, serve } from "./mod.ts";
  *
- * // Listen; port 0 picks a free one. Each connection: receive, reply, close.
  * await using server = serve({ hostname: "127.0.0.1", port: 0 });
- * // Connect, send "Hai from client", half-close, read to EOF.
  * const { reply } = await sendMessage({ port: server.addr.port });
  * console.log(new TextDecoder().decode(reply)); // Thanks for connecting
- * // Leaving the block shuts the server down: stop accepting, drain, close.
  * ```
  *
- * Around the lab: limits and deadlines, access rules
- * ({@linkcode createAccessPolicy}), the PROXY protocol, TLS, Unix sockets
- * ({@linkcode clearStaleSocket}), an interactive session
- * ({@linkcode runSession}), a load generator ({@linkcode runLoad}), and log
- * formatting for the server's events ({@linkcode formatEvent}).
+ * Also here: {@linkcode runSession}, the client's interactive form, as
+ * `nc`; {@linkcode runLoad}, a load generator; {@linkcode formatEvent} and
+ * {@linkcode escapeBytes}, to log the server's events safely.
  *
  * @module
  */
