@@ -59,6 +59,12 @@ const ALL_EVENTS = { message: true, reply: true, close: true };
  * by the accept loop (counters, deadlines) and by the `server/` modules.
  */
 export class Connection {
+  /** The socket; a TLS session over it once TLS has started. */
+  conn: Deno.Conn;
+  /** The connection's number within its server's run. */
+  readonly id: number;
+  /** What every connection of this server does. */
+  readonly settings: ConnectionSettings;
   /** Bytes received, bytes sent, messages received so far. */
   bytesIn = 0;
   bytesOut = 0;
@@ -67,6 +73,7 @@ export class Connection {
   slot = -1;
   /** When a byte last moved (`performance.now()`); the server's idle sweep reads it. */
   lastActivity = performance.now();
+  /** When it was accepted (`performance.now()`). */
   readonly startedAt = this.lastActivity;
   /** When the message being received began, or -1 between messages; for the message deadline. */
   messageStartedAt = -1;
@@ -82,6 +89,7 @@ export class Connection {
   firstReadBuffer: Uint8Array | undefined;
   /** A large buffer of this connection's own, freed when done with unless an observer holds it. */
   ownBuffer: ArrayBuffer | undefined;
+  /** Where its events go, and which of them are wanted; see `ConnectionObservers`. */
   readonly emit: ((event: ServerEvent) => void) | undefined;
   readonly wants: NonNullable<ConnectionObservers["wants"]>;
   readonly onRefused: ((peer: string, rule: string) => void) | undefined;
@@ -91,11 +99,14 @@ export class Connection {
   #closed = false;
 
   constructor(
-    public conn: Deno.Conn,
-    readonly id: number,
-    readonly settings: ConnectionSettings,
+    conn: Deno.Conn,
+    id: number,
+    settings: ConnectionSettings,
     observers: ConnectionObservers = {},
   ) {
+    this.conn = conn;
+    this.id = id;
+    this.settings = settings;
     this.emit = observers.emit;
     this.wants = observers.wants ?? ALL_EVENTS;
     this.#onClosed = observers.onClosed;
