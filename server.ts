@@ -32,12 +32,13 @@ import {
   FRAMINGS,
   READABLE_EVENT_TYPES,
   serve,
+  SERVE_DEFAULTS,
   type ServeOptions,
   type ServerEvent,
   type ServerStats,
-  toConsoleArgs,
   toPlainText,
 } from "./lib/mod.ts";
+import { toConsoleArgs } from "./lib/log_format.ts";
 import {
   EXIT_INTERRUPTED,
   EXIT_OK,
@@ -51,7 +52,7 @@ import {
   UsageError,
   withoutTaskDashes,
 } from "./lib/_cli.ts";
-import { maxWorkers, serveWorkers } from "./lib/_workers.ts";
+import { maxWorkers, serveWorkers } from "./lib/server/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
 
@@ -393,7 +394,7 @@ export async function main(args: string[]): Promise<number> {
   if (typeof parsed === "number") return parsed;
   const { options, tlsFiles, workers, json, quiet } = parsed;
   const typed = withoutTaskDashes(args, TASK_FLAG);
-  const { hostname = "0.0.0.0", port = 8080, path } = options;
+  const { hostname = SERVE_DEFAULTS.hostname, port = SERVE_DEFAULTS.port, path } = options;
   const rerun = () =>
     rerunCommand(
       import.meta.url,
@@ -473,8 +474,8 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const address = options.path !== undefined ? `unix:${options.path}` : formatAddress({
-      hostname: options.hostname ?? "0.0.0.0",
-      port: options.port ?? 8080,
+      hostname: options.hostname ?? SERVE_DEFAULTS.hostname,
+      port: options.port ?? SERVE_DEFAULTS.port,
     });
     const detail = error instanceof Deno.errors.AddrInUse
       ? options.path !== undefined ? "a running server is using it" : "the port is already in use"
@@ -517,7 +518,10 @@ async function startWorkers(
 ): Promise<{ shutdown(): void; finished: Promise<ServerStats | undefined> }> {
   const startedAt = performance.now();
   const pool = await serveWorkers(options, count, quiet ? logErrorsToStderr : log);
-  const address = formatAddress({ hostname: options.hostname ?? "0.0.0.0", port: pool.port });
+  const address = formatAddress({
+    hostname: options.hostname ?? SERVE_DEFAULTS.hostname,
+    port: pool.port,
+  });
   log({ type: "listening", time: Date.now(), address });
   let finish!: (stats: ServerStats) => void;
   const finished = new Promise<ServerStats>((resolve) => finish = resolve);

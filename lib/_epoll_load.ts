@@ -20,7 +20,7 @@
  * @module
  */
 
-import { parseAddress } from "./access.ts";
+import { parseAddress } from "./server/access.ts";
 import { formatAddress } from "./_io.ts";
 import type { EngineRun } from "./_load_engine.ts";
 

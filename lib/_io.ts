@@ -4,6 +4,8 @@
  * @module
  */
 
+import { hasTimeout } from "./_time.ts";
+
 /**
  * Writes every byte of `bytes`: `Deno.Conn.write` may accept only part of a
  * buffer when the socket's send buffer is full.
@@ -21,6 +23,27 @@ export async function writeAll(
   }
 }
 
+/** Whether an I/O error means the peer reset or left, rather than a local fault. */
+export function isPeerGone(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.NotConnected;
+}
+
+/**
+ * The class in `Deno.errors` that an error's `name` names, or `Error`: to
+ * rebuild an error with more context, or one that crossed a worker's
+ * boundary, as the class callers match with `instanceof`.
+ */
+export function denoErrorClass(
+  name: string,
+): new (message?: string, options?: ErrorOptions) => Error {
+  const classes = Deno.errors as unknown as Record<string, new (message?: string) => Error>;
+  return Object.hasOwn(classes, name) ? classes[name] : Error;
+}
+
 /** Closes a resource that may already be closed by the peer, a timer or shutdown. */
 export function closeQuietly(closer: { close(): void }): void {
   try {
@@ -34,8 +57,8 @@ export function closeQuietly(closer: { close(): void }): void {
  * Calls `onTimeout` after `ms`, unless cancelled first; returns the cancel.
  *
  * Built on `AbortSignal.timeout`, not `setTimeout`: since Deno 2.8 the
- * global `setTimeout` is Node's, and its first call costs about 12 ms while
- * Node's timer machinery loads, a fifth of a short client run. A timeout
+ * global `setTimeout` is Node's, and its first call is slow while Node's
+ * timer machinery loads, a large share of a short client run. A timeout
  * signal's timer keeps the process alive only while it has a listener, so
  * cancelling by removing the listener leaves nothing behind.
  */
@@ -61,7 +84,7 @@ export class IdleTimer {
   constructor(timeout: number, onIdle: () => void) {
     this.#timeout = timeout;
     this.#onIdle = onIdle;
-    if (timeout > 0 && Number.isFinite(timeout)) this.#arm(timeout);
+    if (hasTimeout(timeout)) this.#arm(timeout);
   }
 
   /** Records that a byte moved, postponing the timeout. */

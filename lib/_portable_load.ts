@@ -9,8 +9,7 @@
  * @module
  */
 
-import { isPeerGone } from "./connection.ts";
-import { closeQuietly, writeAll } from "./_io.ts";
+import { closeQuietly, isPeerGone, writeAll } from "./_io.ts";
 import type { EngineRun } from "./_load_engine.ts";
 
 function errorKind(error: unknown): string {

@@ -127,8 +127,8 @@ export interface PeerLimitEvent extends EventBase {
   limit: number;
 }
 
-/** A message was received. */
-export interface MessageEvent extends ConnectionEventBase {
+/** A message was received. (Named apart from the DOM's `MessageEvent`.) */
+export interface ServerMessageEvent extends ConnectionEventBase {
   /** The event's kind. */
   type: "message";
   /**
@@ -155,8 +155,8 @@ export interface ReplyEvent extends ConnectionEventBase {
   bytes: number;
 }
 
-/** A connection was closed. */
-export interface CloseEvent extends ConnectionEventBase {
+/** A connection was closed. (Named apart from the DOM's `CloseEvent`.) */
+export interface ConnectionCloseEvent extends ConnectionEventBase {
   /** The event's kind. */
   type: "close";
   /** Why it was closed. */
@@ -238,9 +238,9 @@ export type ServerEvent =
   | ConnectionEvent
   | RefusedEvent
   | PeerLimitEvent
-  | MessageEvent
+  | ServerMessageEvent
   | ReplyEvent
-  | CloseEvent
+  | ConnectionCloseEvent
   | AcceptErrorEvent
   | AcceptResumedEvent
   | ShutdownEvent

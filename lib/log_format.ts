@@ -17,7 +17,7 @@
  */
 
 import { escapeBytes, escapeText } from "./escape.ts";
-import { type CloseEvent, SERVER_EVENT_TYPES, type ServerEvent } from "./events.ts";
+import { type ConnectionCloseEvent, SERVER_EVENT_TYPES, type ServerEvent } from "./events.ts";
 
 /** How a piece of a log line is styled on a colour terminal. */
 export type LogStyle = "plain" | "dim" | "bold" | "green" | "yellow" | "red";
@@ -93,7 +93,7 @@ function preview(data: Uint8Array, bytes: number, previewBytes: number): string 
   return bytes > shown ? `${text} … (${plural(bytes - shown, "more byte")})` : text;
 }
 
-function closeDetail(event: CloseEvent): string | undefined {
+function closeDetail(event: ConnectionCloseEvent): string | undefined {
   switch (event.reason) {
     case "done":
       return undefined;

@@ -1,15 +1,34 @@
 /**
- * A TCP server and client for learning socket programming and for quick
- * tests: the classic lab exchange by default, production grade around it.
+ * A TCP server and client for learning socket programming: the classic lab
+ * exchange by default, production grade around it.
  *
- * - {@linkcode serve} starts the server: accept, receive one message, reply,
- *   close; each connection on its own, with limits, timeouts and a draining
- *   shutdown.
- * - {@linkcode sendMessage} is the client: connect, send, half-close, read the
- *   reply to EOF; {@linkcode runSession} is its interactive form, as `nc`.
- * - {@linkcode formatEvent} and {@linkcode formatEventJson} turn the server's
- *   events into log lines; {@linkcode escapeBytes} makes a peer's bytes safe to
- *   print.
+ * The lab's server is one loop: accept a connection, hand it to its own
+ * handler, go straight back to accepting, so one slow client delays only
+ * itself. The handler receives one message, replies and closes, whatever
+ * happens. Stripped of everything else, {@linkcode serve} is this:
+ *
+ * ```ts ignore
+ * const listener = Deno.listen({ port: 8080 });
+ * while (true) {
+ *   const conn = await listener.accept(); // accept
+ *   (async () => { // each connection on its own
+ *     try {
+ *       const buffer = new Uint8Array(1024);
+ *       const count = await conn.read(buffer); // receive one message
+ *       console.log(new TextDecoder().decode(buffer.subarray(0, count ?? 0))); // log it
+ *       await conn.write(new TextEncoder().encode("Thanks for connecting")); // reply
+ *     } finally {
+ *       conn.close(); // close, always
+ *     }
+ *   })();
+ * }
+ * ```
+ *
+ * The loop is in `server.ts`, the handler in `connection.ts`, and each
+ * production concern around them (limits, deadlines, back-off, access
+ * rules, the PROXY protocol, TLS, Unix sockets, workers) in `server/`.
+ * {@linkcode sendMessage} is the client: connect, send, half-close, read
+ * the reply to EOF.
  *
  * @example A server on a free port, one exchange, a clean stop
  * ```ts
@@ -20,12 +39,21 @@
  * console.log(new TextDecoder().decode(reply)); // Thanks for connecting
  * ```
  *
+ * Also here: {@linkcode runSession}, the client's interactive form, as
+ * `nc`; {@linkcode runLoad}, a load generator; {@linkcode formatEvent} and
+ * {@linkcode escapeBytes}, to log the server's events safely.
+ *
  * @module
  */
 
-export { serve, TcpServer } from "./server.ts";
-export { DEFAULT_REPLY, type ServeOptions } from "./serve_options.ts";
-export { clearStaleSocket } from "./unix_socket.ts";
+// The lab: serve, the per-connection exchange's framing, the client.
+export { serve, type TcpServer } from "./server.ts";
+export {
+  DEFAULT_REPLY,
+  SERVE_DEFAULTS,
+  type ServeDefaults,
+  type ServeOptions,
+} from "./serve_options.ts";
 export {
   DEFAULT_MESSAGE,
   type ReplySink,
@@ -33,6 +61,32 @@ export {
   type SendMessageOptions,
   type SendMessageResult,
 } from "./client.ts";
+export {
+  type ByteReader,
+  type Framing,
+  FRAMINGS,
+  readMessage,
+  type ReadMessageOptions,
+  type ReceivedMessage,
+} from "./framing.ts";
+export type * from "./events.ts";
+export { SERVER_EVENT_TYPES } from "./events.ts";
+
+// The server's production concerns.
+export { clearStaleSocket } from "./server/unix_socket.ts";
+export {
+  type AccessPolicy,
+  type AccessPolicyOptions,
+  createAccessPolicy,
+} from "./server/access.ts";
+export {
+  parseProxyHeader,
+  PROXY_HEADER_MAX_BYTES,
+  type ProxyHeader,
+  ProxyProtocolError,
+} from "./server/proxy_protocol.ts";
+
+// The client's interactive session and load generator.
 export { runSession, type SessionOptions, type SessionResult, toCrlf } from "./interactive.ts";
 export { formatLoadProgress, formatLoadReport } from "./load_format.ts";
 export {
@@ -43,20 +97,9 @@ export {
   type LoadReport,
   runLoad,
 } from "./load.ts";
-export {
-  type ByteReader,
-  type Framing,
-  FRAMINGS,
-  READ_CHUNK_BYTES,
-  readMessage,
-  type ReadMessageOptions,
-  type ReceivedMessage,
-} from "./framing.ts";
-export type * from "./events.ts";
-export { SERVER_EVENT_TYPES } from "./events.ts";
+
+// Logging the server's events.
 export { escapeBytes, type EscapeOptions, escapeText } from "./escape.ts";
-export { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from "./proxy_protocol.ts";
-export { type AccessPolicy, type AccessPolicyOptions, createAccessPolicy } from "./access.ts";
 export {
   formatBytes,
   formatDuration,
@@ -66,6 +109,5 @@ export {
   type LogSegment,
   type LogStyle,
   READABLE_EVENT_TYPES,
-  toConsoleArgs,
   toPlainText,
 } from "./log_format.ts";

@@ -1,6 +1,7 @@
 /**
- * The server's options: what each means, its default, and the checks that
- * turn a wrong value into one clear error before anything listens.
+ * The server's options: what each means, and its default, defined once in
+ * {@linkcode SERVE_DEFAULTS}. The checks that turn a wrong value into one
+ * clear error before anything listens are in `server/_settings.ts`.
  *
  * @module
  */
@@ -10,6 +11,38 @@ import type { ServerEvent } from "./events.ts";
 
 /** The lab's reply. */
 export const DEFAULT_REPLY = "Thanks for connecting";
+
+/**
+ * Every default of {@linkcode ServeOptions}, defined here only: `serve()`
+ * and the `server.ts` script both read them from this object.
+ */
+export const SERVE_DEFAULTS: ServeDefaults = {
+  hostname: "0.0.0.0",
+  port: 8080,
+  framing: "chunk",
+  reply: DEFAULT_REPLY,
+  echo: false,
+  keepAlive: false,
+  maxMessageBytes: 1024 * 1024,
+  idleTimeout: 30_000,
+  messageTimeout: 60_000,
+  maxPerPeer: 0,
+  maxConnections: 1024,
+  backlog: 4096,
+  drainTimeout: 5_000,
+  lingerTimeout: 2_000,
+  allow: [],
+  deny: [],
+  proxyProtocol: false,
+  reusePort: false,
+  closeEvents: "all",
+  previewBytes: Infinity,
+};
+
+/** The options that have a default value, as {@linkcode SERVE_DEFAULTS} gives them. */
+export type ServeDefaults = Readonly<
+  Required<Omit<ServeOptions, "path" | "tls" | "signal" | "onEvent" | "events">>
+>;
 
 /** Options for {@linkcode serve}. Every field is optional; none gives the lab's server. */
 export interface ServeOptions {
@@ -207,30 +240,4 @@ export interface ServeOptions {
    * @default {Infinity}
    */
   previewBytes?: number;
-}
-
-/** Throws a `RangeError` naming `name` unless `value` is a whole number in range. */
-export function requireInteger(name: string, value: number, min: number, max = Infinity): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    const range = max === Infinity ? `at least ${min}` : `from ${min} to ${max}`;
-    throw new RangeError(`Invalid ${name} "${value}": expected a whole number ${range}`);
-  }
-}
-
-/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Throws a `RangeError` naming `name` unless `value` is a timer's milliseconds. */
-export function requireDuration(name: string, value: number): void {
-  if (!(value >= 0 && value <= MAX_TIMER_MS)) {
-    throw new RangeError(
-      `Invalid ${name} "${value}": expected milliseconds from 0 to ${MAX_TIMER_MS}`,
-    );
-  }
-}
-
-/** In keep-alive mode the fixed reply ends with a newline, so a client knows where. */
-export function replyBytes(reply: string | Uint8Array, keepAlive: boolean): Uint8Array {
-  const bytes = typeof reply === "string" ? new TextEncoder().encode(reply) : reply;
-  return keepAlive && bytes.at(-1) !== 0x0a ? new Uint8Array([...bytes, 0x0a]) : bytes;
 }

@@ -5,9 +5,9 @@ import {
   formatEvent,
   formatEventJson,
   type ServerEvent,
-  toConsoleArgs,
   toPlainText,
 } from "../lib/mod.ts";
+import { toConsoleArgs } from "../lib/log_format.ts";
 
 const message = (text: string | Uint8Array, bytes?: number, sequence = 1): ServerEvent => {
   const data = typeof text === "string" ? new TextEncoder().encode(text) : text;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseProxyHeader, serve, type ServeOptions } from "../lib/mod.ts";
+import { parseProxyHeader, ProxyProtocolError, serve, type ServeOptions } from "../lib/mod.ts";
 import { connect, decoder, encoder, EventRecorder, readAll, writeAll } from "./_helpers.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
@@ -32,7 +32,7 @@ Deno.test("parseProxyHeader() reads v1 headers for TCP4, TCP6 and UNKNOWN", () =
   assert.deepEqual(parseProxyHeader(v1("PROXY UNKNOWN\r\n")), { length: 15 });
   assert.equal(parseProxyHeader(v1("PROXY TCP4 203.0")), "incomplete");
   assert.equal(parseProxyHeader(v1("PRO")), "incomplete");
-  assert.throws(() => parseProxyHeader(v1("PROXY TCP4 nonsense\r\n")), TypeError);
+  assert.throws(() => parseProxyHeader(v1("PROXY TCP4 nonsense\r\n")), ProxyProtocolError);
   assert.throws(() => parseProxyHeader(v1("Hai from client")), /Missing PROXY protocol header/);
 });
 

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { READ_CHUNK_BYTES, readMessage, serve, type ServeOptions } from "../lib/mod.ts";
+import { readMessage, serve, type ServeOptions } from "../lib/mod.ts";
+import { READ_CHUNK_BYTES } from "../lib/framing.ts";
 import {
   connect,
   decoder,

@@ -11,7 +11,7 @@
  *
  * @example Replacing a stale socket, then listening
  * ```ts
- * import { clearStaleSocket, serve } from "./mod.ts";
+ * import { clearStaleSocket, serve } from "../mod.ts";
  *
  * await clearStaleSocket("/tmp/lab.sock");
  * await using server = serve({ path: "/tmp/lab.sock" });

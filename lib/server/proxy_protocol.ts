@@ -4,7 +4,8 @@
  *
  * Behind a balancer every connection comes from the balancer's address;
  * with `proxyProtocol` the server reads this header first and logs, limits
- * and allows or denies by the address in it.
+ * and allows or denies by the address in it. This module parses the header
+ * ({@linkcode parseProxyHeader}) and reads it off a connection.
  *
  * @module
  */
@@ -20,7 +21,25 @@ export interface ProxyHeader {
   length: number;
 }
 
-import { escapeBytes } from "./escape.ts";
+import { escapeBytes } from "../escape.ts";
+import { formatAddress } from "../_io.ts";
+import type { Connection } from "../connection.ts";
+
+/**
+ * A peer sent something that is not a valid PROXY protocol header: a fault
+ * of the peer's, reported on its connection, not a bad argument.
+ */
+export class ProxyProtocolError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What is wrong with the header.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ProxyProtocolError";
+  }
+}
 
 const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 /** The longest v1 header, CRLF included, as the specification sets it. */
@@ -62,17 +81,21 @@ function ipv6(bytes: Uint8Array): string {
 function parseV1(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const end = bytes.subarray(0, PROXY_V1_MAX_BYTES).indexOf(0x0a);
   if (end === -1) {
-    if (bytes.length >= PROXY_V1_MAX_BYTES) throw new TypeError("PROXY v1 header is too long");
+    if (bytes.length >= PROXY_V1_MAX_BYTES) {
+      throw new ProxyProtocolError("PROXY v1 header is too long");
+    }
     return "incomplete";
   }
   // The header is ASCII; anything else makes it malformed, and is quoted
   // escaped: these are a peer's bytes on their way to a log.
   const raw = bytes.subarray(0, end + 1);
   if (raw.some((byte) => byte > 0x7e || (byte < 0x20 && byte !== 0x0d && byte !== 0x0a))) {
-    throw new TypeError(`Malformed PROXY v1 header: ${quote(raw)}`);
+    throw new ProxyProtocolError(`Malformed PROXY v1 header: ${quote(raw)}`);
   }
   const line = new TextDecoder().decode(raw);
-  if (!line.endsWith("\r\n")) throw new TypeError("PROXY v1 header does not end with CRLF");
+  if (!line.endsWith("\r\n")) {
+    throw new ProxyProtocolError("PROXY v1 header does not end with CRLF");
+  }
   const fields = line.slice(0, -2).split(" ");
   if (fields[1] === "UNKNOWN") return { length: end + 1 };
   const [, family, source, , sourcePort] = fields;
@@ -80,24 +103,24 @@ function parseV1(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const valid = fields.length === 6 && (family === "TCP4" || family === "TCP6") &&
     /^\d{1,5}$/.test(sourcePort) && port <= 65535 &&
     (family === "TCP4" ? /^\d{1,3}(\.\d{1,3}){3}$/.test(source) : /^[0-9a-f:.]+$/i.test(source));
-  if (!valid) throw new TypeError(`Malformed PROXY v1 header: ${quote(raw)}`);
+  if (!valid) throw new ProxyProtocolError(`Malformed PROXY v1 header: ${quote(raw)}`);
   return { source: { hostname: source, port }, length: end + 1 };
 }
 
 function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
   if (bytes.length < 16) return "incomplete";
   const versionCommand = bytes[12];
-  if (versionCommand >> 4 !== 2) throw new TypeError("Unsupported PROXY protocol version");
+  if (versionCommand >> 4 !== 2) throw new ProxyProtocolError("Unsupported PROXY protocol version");
   const length = 16 + ((bytes[14] << 8) | bytes[15]);
   if (length > PROXY_HEADER_MAX_BYTES) {
-    throw new TypeError(
+    throw new ProxyProtocolError(
       `PROXY v2 header is too long: ${length} bytes, at most ${PROXY_HEADER_MAX_BYTES}`,
     );
   }
   if (bytes.length < length) return "incomplete";
   const command = versionCommand & 0x0f;
   if (command === 0x0) return { length }; // LOCAL: the balancer's own health check
-  if (command !== 0x1) throw new TypeError("Unknown PROXY v2 command");
+  if (command !== 0x1) throw new ProxyProtocolError("Unknown PROXY v2 command");
   const family = bytes[13];
   const body = bytes.subarray(16, length);
   const port = (offset: number) => (body[offset] << 8) | body[offset + 1];
@@ -111,7 +134,7 @@ function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
     return { source: { hostname: ipv6(body.subarray(0, 16)), port: port(32) }, length };
   }
   if (family === 0x00) return { length }; // UNSPEC
-  throw new TypeError("Unsupported PROXY v2 address family");
+  throw new ProxyProtocolError("Unsupported PROXY v2 address family");
 }
 
 /**
@@ -127,7 +150,7 @@ function parseV2(bytes: Uint8Array): ProxyHeader | "incomplete" {
  *
  * @param bytes What the connection has sent so far.
  * @returns The header, or `"incomplete"` when more bytes are needed.
- * @throws {TypeError} When the bytes are not a valid header.
+ * @throws {ProxyProtocolError} When the bytes are not a valid header.
  */
 export function parseProxyHeader(bytes: Uint8Array): ProxyHeader | "incomplete" {
   const isV2 = V2_SIGNATURE.every((byte, index) => index >= bytes.length || bytes[index] === byte);
@@ -136,5 +159,69 @@ export function parseProxyHeader(bytes: Uint8Array): ProxyHeader | "incomplete" 
   if (v1.every((byte, index) => index >= bytes.length || bytes[index] === byte)) {
     return bytes.length < v1.length ? "incomplete" : parseV1(bytes);
   }
-  throw new TypeError("Missing PROXY protocol header");
+  throw new ProxyProtocolError("Missing PROXY protocol header");
+}
+
+/**
+ * Reads the PROXY protocol header from the start of a connection, takes the
+ * client's address from it and checks it against the access rules.
+ * Resolves to the bytes read past the header, or to why the connection
+ * ends here: `"refused"` by the rules, or `"done"` for a peer that closed
+ * before its first byte, as a balancer's health check does. A missing or
+ * malformed header throws a `ProxyProtocolError`.
+ *
+ * The header has its own buffer, bounded by `PROXY_HEADER_MAX_BYTES`, so
+ * `maxMessageBytes` limits messages only. Its reads do not count as
+ * activity: the whole header must come within the idle timeout, however
+ * slowly a peer trickles it.
+ */
+export async function readProxyHeader(c: Connection): Promise<Uint8Array | "refused" | "done"> {
+  let buffer = new Uint8Array(PROXY_V1_MAX_BYTES);
+  let length = 0;
+  while (true) {
+    const header = length === 0 ? "incomplete" : parseProxyHeader(buffer.subarray(0, length));
+    if (header !== "incomplete") {
+      // UNKNOWN, LOCAL and UNSPEC name no client: the spec says to use the
+      // connection's own address, and the rules then apply to that.
+      const source = header.source ?? c.conn.remoteAddr as Deno.NetAddr;
+      if (header.source) c.peer = formatAddress(header.source);
+      const rule = c.settings.access?.refusal(source.hostname);
+      if (rule !== undefined) {
+        c.onRefused?.(c.peer, rule);
+        return "refused";
+      }
+      // What came after the header: the message's start, or the TLS handshake's.
+      return buffer.slice(header.length, length);
+    }
+    // Read no further than the header can reach: a v2 header says its
+    // length after 16 bytes; a v1 header ends within 107.
+    const v2Length = length >= 16 && buffer[0] === 0x0d ? 16 + ((buffer[14] << 8) | buffer[15]) : 0;
+    const end = Math.min(Math.max(v2Length, PROXY_V1_MAX_BYTES), PROXY_HEADER_MAX_BYTES);
+    if (end > buffer.length) {
+      const grown = new Uint8Array(end);
+      grown.set(buffer.subarray(0, length));
+      buffer = grown;
+    }
+    if (length >= end) throw new ProxyProtocolError("Missing or incomplete PROXY protocol header");
+    let more: number | null;
+    try {
+      more = await c.conn.read(buffer.subarray(length, end));
+    } catch (error) {
+      // "Idle" alone would be wrong for a peer that trickled bytes all along.
+      if (c.closeReason === "idle") {
+        c.closeNote = `no whole PROXY header within the idle timeout (${length} bytes)`;
+      }
+      throw error;
+    }
+    if (more === null) {
+      if (length === 0) return "done"; // connected and closed: a health check
+      throw new ProxyProtocolError("The connection ended inside the PROXY header");
+    }
+    // Counted as read, but not as activity: a trickled header must not
+    // keep renewing the idle timeout.
+    const activity = c.lastActivity;
+    c.onRead(more);
+    c.lastActivity = activity;
+    length += more;
+  }
 }

@@ -19,7 +19,7 @@
 
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { Duplex } from "node:stream";
-import { callAfter, closeQuietly, writeAll } from "./_io.ts";
+import { callAfter, closeQuietly, writeAll } from "../_io.ts";
 
 /** What `Connection` uses of a connection, which a TLS session over a socket provides. */
 export type TlsWrap = (conn: Deno.Conn, start?: Uint8Array) => Deno.Conn;

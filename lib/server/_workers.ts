@@ -9,9 +9,10 @@
  * @module
  */
 
-import { zeroStats } from "./server.ts";
-import type { ServeOptions } from "./serve_options.ts";
-import type { ServerEvent, ServerStats } from "./events.ts";
+import { zeroStats } from "./_stats.ts";
+import { SERVE_DEFAULTS, type ServeOptions } from "../serve_options.ts";
+import { denoErrorClass } from "../_io.ts";
+import type { ServerEvent, ServerStats } from "../events.ts";
 
 /** A running pool of workers. */
 export interface WorkerPool {
@@ -32,14 +33,6 @@ export interface WorkerPool {
  */
 export function maxWorkers(): number {
   return Math.max(8, 2 * (navigator.hardwareConcurrency || 1));
-}
-
-/** Rebuilds an error a worker reported, as the class the main thread expects. */
-function rebuild(name: string, message: string): Error {
-  const ErrorClass =
-    (Deno.errors as unknown as Record<string, new (message: string) => Error>)[name] ??
-      Error;
-  return new ErrorClass(message);
 }
 
 /**
@@ -63,10 +56,10 @@ export async function serveWorkers(
       `Flag "--workers" needs Deno's --unstable-net flag: run with deno run --unstable-net`,
     );
   }
-  const module = new URL("./_server_worker.ts", import.meta.url);
+  const module = new URL("./_worker.ts", import.meta.url);
   if (module.protocol === "file:") {
     // A worker loads its modules afresh, so it needs to read the lib folder.
-    const path = decodeURIComponent(new URL(".", module).pathname).replace(/\/$/, "");
+    const path = decodeURIComponent(new URL("..", module).pathname).replace(/\/$/, "");
     const { state } = await Deno.permissions.query({ name: "read", path });
     if (state !== "granted") {
       throw new Deno.errors.NotCapable(`Requires read access to "${path}" to start workers`);
@@ -82,7 +75,7 @@ export async function serveWorkers(
         type: "module",
       });
       workers.push(thread);
-      // Events this worker has posted that are not yet taken (see _server_worker.ts).
+      // Events this worker has posted that are not yet taken (see _worker.ts).
       const unread = new Int32Array(new SharedArrayBuffer(4));
       let stop!: (stats: ServerStats) => void;
       stopped.push(new Promise((resolve) => stop = resolve));
@@ -97,7 +90,7 @@ export async function serveWorkers(
       };
       thread.onmessage = ({ data }: MessageEvent) => {
         if (data.type === "listening") resolve(data.port);
-        else if (data.type === "failed") reject(rebuild(data.name, data.message));
+        else if (data.type === "failed") reject(new (denoErrorClass(data.name))(data.message));
         else if (data.type === "stopped") stop(data.stats);
         else if (data.type === "event") {
           // Taken: the worker may post another. Logging it may block on a
@@ -125,7 +118,7 @@ export async function serveWorkers(
       });
     });
   try {
-    const port = await start(1, options.port ?? 8080);
+    const port = await start(1, options.port ?? SERVE_DEFAULTS.port);
     for (let worker = 2; worker <= count; worker++) await start(worker, port);
     return {
       port,

@@ -13,15 +13,15 @@
  * not yet taken, and past `EVENT_WINDOW` this thread waits for it. A main
  * thread stuck writing to a log nobody reads then stalls the workers, as it
  * would stall a single-threaded server, instead of queueing events without
- * bound (memory grew from 66 to 817 MiB and on).
+ * bound.
  *
  * @module
  */
 
 /// <reference lib="deno.worker" />
 
-import { serve, type TcpServer } from "./server.ts";
-import type { ServeOptions } from "./serve_options.ts";
+import { serve, type TcpServer } from "../server.ts";
+import type { ServeOptions } from "../serve_options.ts";
 
 let server: TcpServer | undefined;
 

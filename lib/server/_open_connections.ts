@@ -4,9 +4,9 @@
  * hashing and no table to resize.
  *
  * Why not a `Set`: with connections opening and closing thousands of times a
- * second, a `Set` (or a `Map` by id) cost about 7 µs more server CPU per
- * connection than this list, measured under load; the whole lab exchange
- * costs about 45 µs.
+ * second, a `Set` (or a `Map` by id) cost a measurable share of the whole
+ * exchange's server CPU under load (the figures are in the README's
+ * performance notes).
  *
  * @module
  */
