@@ -12,15 +12,8 @@
  * @module
  */
 
-import {
-  type BenchServer,
-  cpuMs,
-  hasProgram,
-  openDescriptors,
-  residentBytes,
-  run,
-  startBenchServer,
-} from "./_process.ts";
+import { cpuMs, hasProgram, openDescriptors, residentBytes, run } from "../tests/_process.ts";
+import { type BenchServer, startBenchServer } from "./_process.ts";
 import { renderChart, renderLatencyTable, renderTable, type Row } from "./_report.ts";
 
 const quick = Deno.args.includes("--quick");

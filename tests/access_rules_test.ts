@@ -7,7 +7,9 @@
 
 import assert from "node:assert/strict";
 import { createAccessPolicy, serve } from "../lib/mod.ts";
-import { canSpawn, decoder, scriptCommand } from "./_helpers.ts";
+import { canSpawn } from "./_process.ts";
+import { scriptCommand } from "./_scripts.ts";
+import { decoder } from "./_sockets.ts";
 
 const EMPTY_LISTS = ["", ",", " ", " , ,"];
 

@@ -1,17 +1,8 @@
 import assert from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  hasProgram,
-  readAll,
-  runScript,
-  scriptCommand,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { canSpawn, hasProgram } from "./_process.ts";
+import { runScript, scriptCommand, startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 

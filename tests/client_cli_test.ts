@@ -6,15 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  canSpawn,
-  decoder,
-  encoder,
-  LineReader,
-  readAll,
-  scriptCommand,
-  startServer,
-} from "./_helpers.ts";
+import { canSpawn, LineReader } from "./_process.ts";
+import { scriptCommand, startServer } from "./_scripts.ts";
+import { decoder, encoder, readAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { sendMessage, type SendMessageOptions, serve } from "../lib/mod.ts";
-import { canSpawn, decoder, encoder, EventRecorder } from "./_helpers.ts";
+import { EventRecorder } from "./_events.ts";
+import { canSpawn } from "./_process.ts";
+import { decoder, encoder } from "./_sockets.ts";
 
 Deno.test("sendMessage() with default options sends the lab's message and returns the reply", async () => {
   const recorder = new EventRecorder();

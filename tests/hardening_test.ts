@@ -8,19 +8,10 @@
 
 import assert from "node:assert/strict";
 import { sendMessage } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  hasProgram,
-  type LineReader,
-  readAll,
-  type ServerProcess,
-  startResettingPeer,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { startResettingPeer } from "./_peers.ts";
+import { canSpawn, hasProgram, type LineReader, residentBytes } from "./_process.ts";
+import { startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 
@@ -52,16 +43,6 @@ async function awaitEvents(
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** The server's resident memory in bytes, from the kernel's accounting. */
-async function residentBytes(server: ServerProcess): Promise<number> {
-  const { stdout } = await new Deno.Command("sh", {
-    args: ["-c", `grep VmRSS /proc/${server.child.pid}/status`],
-  }).output();
-  const kib = Number(decoder.decode(stdout).match(/(\d+)\s*kB/)?.[1]);
-  assert.ok(kib > 0, "no VmRSS for the server");
-  return kib * 1024;
 }
 
 /** The hard limit on open files, which the tests raise the server's soft limit to. */
@@ -112,7 +93,7 @@ Deno.test({
     await using server = await startServer(["--json", "--framing", "eof"]);
     // Warm up, so that what is measured is the message and not start-up.
     for (let i = 0; i < 3; i++) assert.equal(await lab(server.port), "Thanks for connecting");
-    const before = await residentBytes(server);
+    const before = await residentBytes(server.child.pid);
     await using conn = await connect(server.port);
     const block = new Uint8Array(1024 * 1024).fill(0x61);
     let sent = 0;
@@ -133,7 +114,7 @@ Deno.test({
       (event) => event.event === "close" && (event.bytesIn as number) > 1000,
     );
     assert.equal(close.reason, "limit");
-    const growth = (await residentBytes(server)) - before;
+    const growth = (await residentBytes(server.child.pid)) - before;
     // The limit (1 MiB) plus a small constant for the runtime's own buffers.
     assert.ok(growth <= 1024 * 1024 + 16 * 1024 * 1024, `RSS grew by ${growth} bytes`);
     assert.equal(await lab(server.port), "Thanks for connecting");

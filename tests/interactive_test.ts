@@ -12,15 +12,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  connect,
-  decoder,
-  encoder,
-  hasProgram,
-  LineReader,
-  scriptCommand,
-  startServer,
-} from "./_helpers.ts";
+import { hasProgram, LineReader } from "./_process.ts";
+import { scriptCommand, startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, freePort } from "./_sockets.ts";
 import { runSession, toCrlf } from "../lib/interactive.ts";
 import { serve } from "../lib/mod.ts";
 
@@ -100,15 +94,6 @@ function openTerminal(args: string[]) {
 }
 
 /** A loopback port that was free a moment ago, for peers that cannot take port 0. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    return (listener.addr as Deno.NetAddr).port;
-  } finally {
-    listener.close();
-  }
-}
-
 /** Starts a peer program and waits for the line on stderr that says it listens. */
 async function startListener(program: string, args: string[], listening: RegExp) {
   const child = new Deno.Command(program, {

@@ -10,15 +10,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  decoder,
-  encoder,
-  hasProgram,
-  LineReader,
-  scriptCommand,
-  type ServerProcess,
-  startServer,
-} from "./_helpers.ts";
+import { hasProgram, LineReader } from "./_process.ts";
+import { scriptCommand, type ServerProcess, startServer } from "./_scripts.ts";
+import { decoder, encoder, freePort } from "./_sockets.ts";
 
 const noNc = !(await hasProgram("nc"));
 const noPython = !(await hasProgram("python3"));
@@ -60,15 +54,6 @@ function killOnAbort(server: ServerProcess, signal: AbortSignal): void {
  * A loopback port that was free a moment ago, for peers that cannot be told
  * to take port 0 and report it: bind port 0, note the port, release it.
  */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    return (listener.addr as Deno.NetAddr).port;
-  } finally {
-    listener.close();
-  }
-}
-
 /**
  * Accumulates a child's output as text, for output that arrives without a
  * final newline (`nc` prints exactly the bytes it received).

@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { READ_CHUNK_BYTES, readMessage, serve, type ServeOptions } from "../lib/mod.ts";
-import {
-  connect,
-  decoder,
-  encoder,
-  EventRecorder,
-  hasProgram,
-  readAll,
-  startResettingPeer,
-  writeAll,
-} from "./_helpers.ts";
+import { EventRecorder } from "./_events.ts";
+import { startResettingPeer } from "./_peers.ts";
+import { hasProgram } from "./_process.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 function start(options: ServeOptions = {}) {
   const recorder = new EventRecorder();

@@ -7,16 +7,9 @@
 
 import assert from "node:assert/strict";
 import { sendMessage } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  LineReader,
-  readAll,
-  runScript,
-  writeAll,
-} from "./_helpers.ts";
+import { canSpawn, LineReader } from "./_process.ts";
+import { runScript } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 
