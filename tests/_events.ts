@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ServerEvent } from "../lib/mod.ts";
+import { serve, type ServeOptions, type ServerEvent } from "../lib/mod.ts";
 
 /**
  * Collects a server's events and lets a test await the next one that
@@ -86,4 +86,13 @@ export class EventRecorder {
       { type: T }
     >[];
   }
+}
+
+/** A `serve()` server on a free loopback port, with a recorder of its events. */
+export function serveRecorded(
+  options: ServeOptions = {},
+): { server: ReturnType<typeof serve>; recorder: EventRecorder } {
+  const recorder = new EventRecorder();
+  const server = serve({ hostname: "127.0.0.1", port: 0, ...options, onEvent: recorder.record });
+  return { server, recorder };
 }

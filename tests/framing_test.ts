@@ -158,6 +158,28 @@ Deno.test("readMessage() rejects with the reader's own error", async () => {
   await assert.rejects(readMessage(reader, { framing: "line" }), (error) => error === failure);
 });
 
+Deno.test("readMessage() grows a long line in place and leaves the caller's start buffer alone", async () => {
+  const bytes = encoder.encode("x".repeat(300_000) + "\n");
+  let offset = 0;
+  const reader = {
+    read(p: Uint8Array) {
+      if (offset >= bytes.length) return Promise.resolve(null);
+      const count = Math.min(p.length, 7000, bytes.length - offset);
+      p.set(bytes.subarray(offset, offset + count));
+      offset += count;
+      return Promise.resolve(count);
+    },
+  };
+  const start = new Uint8Array(1024);
+  start.set(encoder.encode("x"));
+  offset = 1;
+  const message = await readMessage(reader, { framing: "line", start: start.subarray(0, 1) });
+  assert.equal(message.end, "newline");
+  assert.equal(message.data.length, bytes.length);
+  assert.ok(message.data.every((byte, index) => byte === bytes[index]));
+  assert.equal(start.length, 1024, "the start buffer was detached");
+});
+
 /** A connected pair of loopback TCP sockets. */
 async function socketPair(): Promise<{ client: Deno.TcpConn; server: Deno.TcpConn }> {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
