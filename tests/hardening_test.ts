@@ -1,7 +1,8 @@
 /**
  * Faults and abuse, each against `server.ts` started as its own process on
  * loopback: idle hordes, oversized messages, resets, descriptor exhaustion,
- * shutdown under load, 10,000 connections, hostile bytes, access rules.
+ * shutdown under load, 10,000 connections, hostile bytes. Access rules are
+ * in access_rules_test.ts.
  *
  * @module
  */
@@ -290,72 +291,5 @@ Deno.test({
         assert.match(shown, /… \(1,044,\d{3} more bytes\)$/, "a 1 MiB line is cut for the log");
       }
     }
-  },
-});
-
-Deno.test({
-  name: "--allow 127.0.0.2/32 refuses a client from 127.0.0.1, unanswered and logged",
-  ignore,
-  async fn() {
-    await using server = await startServer(["--allow", "127.0.0.2/32"]);
-    await using conn = await connect(server.port);
-    await writeAll(conn, encoder.encode("let me in")).catch(() => {});
-    assert.equal((await readAll(conn).catch(() => new Uint8Array())).length, 0);
-    assert.match(
-      await server.stdout.until((line) => line.includes("refused")),
-      /^127\.0\.0\.1:\d+: refused, not in --allow$/,
-    );
-    const { lines } = await server.stop();
-    assert.match(lines.at(-1)!, /1 refused/);
-  },
-});
-
-Deno.test({
-  name: "--deny wins over --allow, for IPv4 and IPv6 clients",
-  ignore,
-  async fn() {
-    await using server = await startServer([
-      "--host",
-      "::",
-      "--allow",
-      "127.0.0.0/8,::1",
-      "--deny",
-      "127.0.0.1",
-    ]);
-    const client = await sendMessage({ hostname: "::1", port: server.port });
-    assert.equal(decoder.decode(client.reply), "Thanks for connecting");
-    await using conn = await connect(server.port, "127.0.0.1");
-    assert.equal((await readAll(conn).catch(() => new Uint8Array())).length, 0);
-    assert.match(
-      await server.stdout.until((line) => line.includes("refused")),
-      /: refused, denied by 127\.0\.0\.1$/,
-    );
-  },
-});
-
-Deno.test({
-  name: "--allow admits a client whose source address it names",
-  ignore: !(await hasProgram("python3")),
-  async fn() {
-    await using server = await startServer(["--allow", "127.0.0.2/32"]);
-    // Deno cannot choose a source address; Python can bind 127.0.0.2.
-    const { success, stdout, stderr } = await new Deno.Command("python3", {
-      args: [
-        "-c",
-        `
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), source_address=("127.0.0.2", 0))
-s.sendall(b"Hai from client")
-print(s.recv(1024).decode(), end="")
-`,
-        String(server.port),
-      ],
-    }).output();
-    assert.ok(success, decoder.decode(stderr));
-    assert.equal(decoder.decode(stdout), "Thanks for connecting");
-    assert.match(
-      await server.stdout.until((line) => line.startsWith("Got connection")),
-      /from 127\.0\.0\.2:\d+$/,
-    );
   },
 });
