@@ -132,6 +132,48 @@ export class LineReader {
 }
 
 /**
+ * Accumulates a stream's text, for output that arrives without a final
+ * newline (`nc` prints exactly the bytes it received) or from a terminal.
+ */
+export class TextCollector {
+  #reader: ReadableStreamDefaultReader<string>;
+  #terminal: boolean;
+  /** Everything read so far; from a `terminal`, with its `\r\n` as `\n`. */
+  text = "";
+
+  constructor(stream: ReadableStream<Uint8Array>, options: { terminal?: boolean } = {}) {
+    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    this.#terminal = options.terminal ?? false;
+  }
+
+  #add(value: string): void {
+    this.text += this.#terminal ? value.replaceAll("\r\n", "\n") : value;
+  }
+
+  /** Reads until the text so far matches; throws at EOF. */
+  async until(pattern: RegExp): Promise<RegExpMatchArray> {
+    while (true) {
+      const match = this.text.match(pattern);
+      if (match) return match;
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        throw new Error(`Output ended before ${pattern}; got: ${JSON.stringify(this.text)}`);
+      }
+      this.#add(value);
+    }
+  }
+
+  /** Reads to EOF and returns all the text. */
+  async rest(): Promise<string> {
+    while (true) {
+      const { value, done } = await this.#reader.read();
+      if (done) return this.text;
+      this.#add(value);
+    }
+  }
+}
+
+/**
  * Reads a file about a process from /proc. Deno grants /proc only with
  * --allow-all, so `cat` reads it: the callers need --allow-run anyway.
  */

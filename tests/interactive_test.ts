@@ -12,7 +12,7 @@
  */
 
 import assert from "node:assert/strict";
-import { hasProgram, LineReader } from "./_process.ts";
+import { hasProgram, LineReader, TextCollector } from "./_process.ts";
 import { scriptCommand, startServer } from "./_scripts.ts";
 import { connect, decoder, encoder, freePort } from "./_sockets.ts";
 
@@ -24,45 +24,6 @@ const noNc = noScript || !(await hasProgram("nc"));
 const TIME_LIMIT_MS = 20_000;
 
 const clientScript = new URL("../client.ts", import.meta.url).pathname;
-
-/** Accumulates a stream's text and waits for patterns in it. */
-class TextCollector {
-  #reader: ReadableStreamDefaultReader<string>;
-  #raw: boolean;
-  /** Everything read so far; unless `raw`, with the terminal's `\r\n` as `\n`. */
-  text = "";
-
-  constructor(stream: ReadableStream<Uint8Array>, options: { raw?: boolean } = {}) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-    this.#raw = options.raw ?? false;
-  }
-
-  #add(value: string): void {
-    this.text += this.#raw ? value : value.replaceAll("\r\n", "\n");
-  }
-
-  /** Reads until the text so far matches; throws at EOF. */
-  async until(pattern: RegExp): Promise<RegExpMatchArray> {
-    while (true) {
-      const match = this.text.match(pattern);
-      if (match) return match;
-      const { value, done } = await this.#reader.read();
-      if (done) {
-        throw new Error(`Output ended before ${pattern}; got: ${JSON.stringify(this.text)}`);
-      }
-      this.#add(value);
-    }
-  }
-
-  /** Reads to EOF and returns all the text. */
-  async rest(): Promise<string> {
-    while (true) {
-      const { value, done } = await this.#reader.read();
-      if (done) return this.text;
-      this.#add(value);
-    }
-  }
-}
 
 /** `client.ts` with its arguments, run on a pseudo-terminal of its own. */
 function openTerminal(args: string[]) {
@@ -77,7 +38,7 @@ function openTerminal(args: string[]) {
     stderr: "null",
     signal: AbortSignal.timeout(TIME_LIMIT_MS),
   }).spawn();
-  const screen = new TextCollector(child.stdout);
+  const screen = new TextCollector(child.stdout, { terminal: true });
   const keyboard = child.stdin.getWriter();
   return {
     screen,
@@ -91,7 +52,6 @@ function openTerminal(args: string[]) {
   };
 }
 
-/** A loopback port that was free a moment ago, for peers that cannot take port 0. */
 /** Starts a peer program and waits for the line on stderr that says it listens. */
 async function startListener(program: string, args: string[], listening: RegExp) {
   const child = new Deno.Command(program, {
@@ -102,8 +62,8 @@ async function startListener(program: string, args: string[], listening: RegExp)
     signal: AbortSignal.timeout(TIME_LIMIT_MS),
   }).spawn();
   // Byte for byte: nc prints exactly what it received, line ends included.
-  const stdout = new TextCollector(child.stdout, { raw: true });
-  const stderr = new TextCollector(child.stderr);
+  const stdout = new TextCollector(child.stdout);
+  const stderr = new TextCollector(child.stderr, { terminal: true });
   const stdin = child.stdin.getWriter();
   const stop = async () => {
     try {
@@ -119,6 +79,17 @@ async function startListener(program: string, args: string[], listening: RegExp)
     throw error;
   }
   return { child, stdout, stderr, stdin, stop };
+}
+
+/** `nc -l` on a free loopback port: the person at the other end of a session. */
+async function startNc() {
+  const port = freePort();
+  const nc = await startListener(
+    "nc",
+    ["-v", "-n", "-l", "127.0.0.1", String(port)],
+    /Listening on 127\.0\.0\.1 \d+/,
+  );
+  return { port, nc };
 }
 
 Deno.test({
@@ -161,7 +132,7 @@ Deno.test({
       const terminal = openTerminal(["-i", "--port", String(port)]);
       await terminal.screen.until(/Connected to /);
       await using other = await connect(port);
-      const otherSays = new TextCollector(other.readable);
+      const otherSays = new TextCollector(other.readable, { terminal: true });
       // Both ways at once: the other member's line arrives while nothing is typed.
       await terminal.screen.until(/<announce> 127\.0\.0\.1 is connected as <user\d+>\./);
       await otherSays.until(/already connected: 127\.0\.0\.1 as <user\d+>/);
@@ -181,12 +152,7 @@ Deno.test({
   name: "client.ts -i --crlf with nc -l: CRLF line ends out, typed replies in, Ctrl-D ends",
   ignore: noNc,
   async fn() {
-    const port = freePort();
-    const nc = await startListener(
-      "nc",
-      ["-v", "-n", "-l", "127.0.0.1", String(port)],
-      /Listening on 127\.0\.0\.1 \d+/,
-    );
+    const { port, nc } = await startNc();
     try {
       const terminal = openTerminal(["-i", "--crlf", "--port", String(port)]);
       await terminal.screen.until(/Connected to /);
@@ -207,12 +173,7 @@ Deno.test({
   name: "client.ts -i: Ctrl-C closes the connection at once, exit code 130",
   ignore: noNc,
   async fn() {
-    const port = freePort();
-    const nc = await startListener(
-      "nc",
-      ["-v", "-n", "-l", "127.0.0.1", String(port)],
-      /Listening on 127\.0\.0\.1 \d+/,
-    );
+    const { port, nc } = await startNc();
     try {
       const terminal = openTerminal(["-i", "--port", String(port)]);
       await terminal.screen.until(/Connected to /);
