@@ -45,6 +45,10 @@ Deno.test("readMessage() chunk framing returns the first read, at most 1 KiB, as
   assert.equal(text(message.data), "Hai from");
   assert.equal(message.leftover, undefined);
   assert.deepEqual(reader.asked, [FIRST_READ_BYTES]);
+  // One byte is a message too: the first read, however short, is answered.
+  const single = stubReader(["x", "yz"]);
+  assert.equal(text((await readMessage(single)).data), "x");
+  assert.equal(single.asked.length, 1);
   // A larger piece is cut at the first read's size, like recv(1024).
   const large = await readMessage(stubReader(["x".repeat(5000)]), { framing: "chunk" });
   assert.equal(large.data.length, FIRST_READ_BYTES);
