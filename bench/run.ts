@@ -10,7 +10,7 @@
  * temporary folder instead, leaving the committed results alone.
  *
  * Each measurement is a file in `measure/`; the settings and the servers
- * they drive are shared from `_context.ts` and `_drive.ts`.
+ * they drive are shared from `_context.ts`, `_servers.ts` and `_load.ts`.
  *
  * @module
  */

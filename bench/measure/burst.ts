@@ -10,8 +10,8 @@
 import { run } from "../../tests/_process.ts";
 import type { Row } from "../_report.ts";
 import { type Context, deno, here, log, median, net } from "../_context.ts";
-import { load, minimal, ours } from "../_drive.ts";
-import { type BenchServer, startBenchServer } from "../_process.ts";
+import { load } from "../_load.ts";
+import { type BenchServer, minimal, ours, startBenchServer } from "../_servers.ts";
 
 /** Milliseconds until all of one burst is answered. */
 async function burstMs(port: number, burst: number): Promise<number> {

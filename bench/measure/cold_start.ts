@@ -12,7 +12,7 @@
 import { run } from "../../tests/_process.ts";
 import type { Row } from "../_report.ts";
 import { type Context, deno, here, log, median, net, root } from "../_context.ts";
-import { ours } from "../_drive.ts";
+import { ours } from "../_servers.ts";
 
 /** Median wall time of whole-process runs, the commands taking turns so drift hits both. */
 async function medianRunsMs(commands: string[][], runs: number): Promise<number[]> {

@@ -13,10 +13,10 @@
  */
 
 import { cpuMs } from "../../tests/_process.ts";
-import type { BenchServer } from "../_process.ts";
 import type { Row } from "../_report.ts";
 import { type Context, log, median } from "../_context.ts";
-import { load, minimal, node, ours } from "../_drive.ts";
+import { load } from "../_load.ts";
+import { type BenchServer, minimal, node, ours } from "../_servers.ts";
 
 /** One turn's figures. */
 export interface Point {

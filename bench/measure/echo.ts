@@ -7,8 +7,7 @@
 
 import type { Row } from "../_report.ts";
 import { type Context, deno, here, log, median, net } from "../_context.ts";
-import { ours } from "../_drive.ts";
-import { startBenchServer } from "../_process.ts";
+import { ours, startBenchServer } from "../_servers.ts";
 
 /** Sends `bytes` while reading the echo back; MiB per second. */
 async function echoThroughput(port: number, bytes: number): Promise<number> {

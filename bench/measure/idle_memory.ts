@@ -8,8 +8,7 @@
 import { openDescriptors, residentBytes } from "../../tests/_process.ts";
 import type { Row } from "../_report.ts";
 import { type Context, deno, here, log, net } from "../_context.ts";
-import { node, ours } from "../_drive.ts";
-import { type BenchServer, startBenchServer } from "../_process.ts";
+import { type BenchServer, node, ours, startBenchServer } from "../_servers.ts";
 
 /** Opens `idle` connections, waits until the server holds them all; bytes of RSS each. */
 async function memoryPerIdle(server: BenchServer, idle: number): Promise<number> {

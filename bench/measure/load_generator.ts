@@ -9,7 +9,8 @@
 import { run } from "../../tests/_process.ts";
 import type { Row } from "../_report.ts";
 import { type Context, here, log, median } from "../_context.ts";
-import { load, ours } from "../_drive.ts";
+import { load } from "../_load.ts";
+import { ours } from "../_servers.ts";
 
 /** The load generators' cycles per second, and their rows. */
 export async function measureLoadGenerator(

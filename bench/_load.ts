@@ -1,38 +1,12 @@
 /**
- * The servers a run compares and the load that drives them: our
- * `server.ts`, the minimal Deno and Node.js baselines, and our own load mode
- * (`client.ts --connections N`) as the load generator.
+ * The load that drives the servers: our own load mode
+ * (`client.ts --connections N`) as the load generator, in a process of its
+ * own as a user would run it.
  *
  * @module
  */
 
-import { type BenchServer, startBenchServer } from "./_process.ts";
-import { deno, here, net, root } from "./_context.ts";
-
-/** Our `server.ts` on a free loopback port, with `extra` flags. */
-export function ours(
-  name: string,
-  extra: string[] = [],
-  logFile?: string,
-  shell?: string,
-): Promise<BenchServer> {
-  return startBenchServer(
-    name,
-    deno,
-    ["run", net, `${root}server.ts`, "--host", "127.0.0.1", "--port", "0", ...extra],
-    { logFile, shell },
-  );
-}
-
-/** The lab's loop and nothing more, in Deno: the baseline for ours. */
-export function minimal(): Promise<BenchServer> {
-  return startBenchServer("minimal Deno", deno, ["run", net, `${here}minimal_server.ts`]);
-}
-
-/** The same loop on Node.js's `net`. */
-export function node(): Promise<BenchServer> {
-  return startBenchServer("Node.js net", "node", [`${here}node_server.cjs`]);
-}
+import { deno, net, root } from "./_context.ts";
 
 /** What `client.ts --json` reports of a load run. */
 export interface LoadReport {

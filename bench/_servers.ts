@@ -1,10 +1,13 @@
 /**
- * Starting the servers a benchmark compares: any command that prints
- * `Listening on HOST:PORT`. Measuring them (CPU time, memory, descriptors
- * from /proc) is the harness the tests share, in tests/_process.ts.
+ * The servers a benchmark compares: our `server.ts`, the minimal Deno and
+ * Node.js baselines, and any command that prints `Listening on HOST:PORT`.
+ * Measuring them (CPU time, memory, descriptors from /proc) is the harness
+ * the tests share, in tests/_process.ts.
  *
  * @module
  */
+
+import { deno, here, net, root } from "./_context.ts";
 
 const decoder = new TextDecoder();
 
@@ -79,4 +82,29 @@ async function waitForListeningLine(read: () => Promise<string>): Promise<number
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error("A benchmark server did not start within 20 s");
+}
+
+/** Our `server.ts` on a free loopback port, with `extra` flags. */
+export function ours(
+  name: string,
+  extra: string[] = [],
+  logFile?: string,
+  shell?: string,
+): Promise<BenchServer> {
+  return startBenchServer(
+    name,
+    deno,
+    ["run", net, `${root}server.ts`, "--host", "127.0.0.1", "--port", "0", ...extra],
+    { logFile, shell },
+  );
+}
+
+/** The lab's loop and nothing more, in Deno: the baseline for ours. */
+export function minimal(): Promise<BenchServer> {
+  return startBenchServer("minimal Deno", deno, ["run", net, `${here}minimal_server.ts`]);
+}
+
+/** The same loop on Node.js's `net`. */
+export function node(): Promise<BenchServer> {
+  return startBenchServer("Node.js net", "node", [`${here}node_server.cjs`]);
 }
