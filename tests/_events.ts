@@ -6,6 +6,7 @@
  */
 
 import { serve, type ServeOptions, type ServerEvent } from "../lib/mod.ts";
+import { within } from "./_process.ts";
 
 /**
  * Collects a server's events and lets a test await the next one that
@@ -40,11 +41,12 @@ export class EventRecorder {
       event.type === type && match(event as Extract<ServerEvent, { type: T }>);
     const seen = this.events.find(test);
     if (seen) return Promise.resolve(seen as Extract<ServerEvent, { type: T }>);
-    return this.#within(
+    return within(
+      new Promise<Extract<ServerEvent, { type: T }>>((resolve) =>
+        this.#waiters.push({ match: test, resolve: resolve as (e: ServerEvent) => void })
+      ),
       timeoutMs,
       `No "${type}" event within ${timeoutMs} ms`,
-      (resolve) =>
-        this.#waiters.push({ match: test, resolve: resolve as (e: ServerEvent) => void }),
     );
   }
 
@@ -52,31 +54,16 @@ export class EventRecorder {
   waitForCount(type: ServerEvent["type"], count: number, timeoutMs = 30_000): Promise<void> {
     const enough = () => this.ofType(type).length >= count;
     if (enough()) return Promise.resolve();
-    return this.#within(
+    return within(
+      new Promise<void>((resolve) => {
+        this.#waiters.push({
+          match: (event: ServerEvent) => event.type === type && this.ofType(type).length >= count,
+          resolve: () => resolve(),
+        });
+      }),
       timeoutMs,
       `Only ${this.ofType(type).length} of ${count} "${type}" events within ${timeoutMs} ms`,
-      (resolve) => {
-        const waiter = {
-          match: (event: ServerEvent) => event.type === type && this.ofType(type).length >= count,
-          resolve: () => resolve(undefined),
-        };
-        this.#waiters.push(waiter);
-      },
     );
-  }
-
-  #within<T>(
-    timeoutMs: number,
-    message: string,
-    register: (resolve: (value: T) => void) => void,
-  ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(message)), timeoutMs);
-      register((value) => {
-        clearTimeout(timer);
-        resolve(value);
-      });
-    });
   }
 
   /** The events of one type so far. */

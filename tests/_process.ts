@@ -31,6 +31,30 @@ export async function hasProgram(name: string): Promise<boolean> {
   }
 }
 
+/**
+ * Resolves as `promise` does, or rejects with `message` (a function is
+ * asked only then) after `timeoutMs`: what never comes fails the test
+ * instead of hanging the suite.
+ */
+export async function within<T>(
+  promise: Promise<T>,
+  timeoutMs: number,
+  message: string | (() => string),
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(typeof message === "string" ? message : message())),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs a command to completion; its stdout as text. Throws with its stderr when it fails. */
 export async function run(command: string, args: string[]): Promise<string> {
   const { success, stdout, stderr } = await new Deno.Command(command, {
@@ -101,19 +125,12 @@ export class LineReader {
    * Reads lines until one matches; throws at EOF, or after `timeoutMs` so
    * that a line that never comes fails the test instead of hanging it.
    */
-  async until(match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`No matching line within ${timeoutMs} ms; got:\n${this.#tail()}`)),
-        timeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([this.#until(match), deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+  until(match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> {
+    return within(
+      this.#until(match),
+      timeoutMs,
+      () => `No matching line within ${timeoutMs} ms; got:\n${this.#tail()}`,
+    );
   }
 
   async #until(match: (line: string) => boolean): Promise<string> {

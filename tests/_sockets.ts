@@ -1,6 +1,6 @@
 /**
  * Sockets and bytes for tests: loopback connects, whole reads and writes,
- * a free port, and a bound on how long a test waits.
+ * and a free port.
  *
  * @module
  */
@@ -44,25 +44,5 @@ export function freePort(): number {
     return listener.addr.port;
   } finally {
     listener.close();
-  }
-}
-
-/**
- * Resolves as `promise` does, or rejects with `message` after `timeoutMs`:
- * what never comes fails the test instead of hanging the suite.
- */
-export async function within<T>(
-  promise: Promise<T>,
-  timeoutMs: number,
-  message: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), timeoutMs);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }

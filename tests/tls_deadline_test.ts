@@ -7,8 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { hasProgram, openDescriptors } from "./_process.ts";
-import { connect, decoder, readAll, within, writeAll } from "./_sockets.ts";
+import { hasProgram, openDescriptors, within } from "./_process.ts";
+import { connect, decoder, readAll, writeAll } from "./_sockets.ts";
 import { makeSelfSigned, pythonTlsClient, startTlsServer } from "./_tls.ts";
 
 const ignore = !(await hasProgram("openssl")) || !(await hasProgram("python3"));
