@@ -6,7 +6,8 @@
  * @module
  */
 
-import { decoder, LineReader } from "./_helpers.ts";
+import { LineReader } from "./_process.ts";
+import { decoder } from "./_sockets.ts";
 
 /** The repository's root, where `deno task` finds deno.json. */
 export const root = new URL("../", import.meta.url).pathname;

@@ -1,13 +1,16 @@
 /**
- * Access rules that name nobody: a list that names no address must never
- * open the server to everyone.
+ * Access rules as `server.ts` takes them: a list that names no address must
+ * never open the server to everyone; `--allow` refuses, `--deny` wins, and
+ * a named source address is admitted.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { createAccessPolicy, serve } from "../lib/mod.ts";
-import { canSpawn, decoder, scriptCommand } from "./_helpers.ts";
+import { createAccessPolicy, sendMessage, serve } from "../lib/mod.ts";
+import { canSpawn, hasProgram } from "./_process.ts";
+import { scriptCommand, startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const EMPTY_LISTS = ["", ",", " ", " , ,"];
 
@@ -50,5 +53,72 @@ Deno.test({
         assert.doesNotMatch(stderr, /Listening|\s+at /);
       }
     }
+  },
+});
+
+Deno.test({
+  name: "--allow 127.0.0.2/32 refuses a client from 127.0.0.1, unanswered and logged",
+  ignore: !canSpawn,
+  async fn() {
+    await using server = await startServer(["--allow", "127.0.0.2/32"]);
+    await using conn = await connect(server.port);
+    await writeAll(conn, encoder.encode("let me in")).catch(() => {});
+    assert.equal((await readAll(conn).catch(() => new Uint8Array())).length, 0);
+    assert.match(
+      await server.stdout.until((line) => line.includes("refused")),
+      /^127\.0\.0\.1:\d+: refused, not in --allow$/,
+    );
+    const { lines } = await server.stop();
+    assert.match(lines.at(-1)!, /1 refused/);
+  },
+});
+
+Deno.test({
+  name: "--deny wins over --allow, for IPv4 and IPv6 clients",
+  ignore: !canSpawn,
+  async fn() {
+    await using server = await startServer([
+      "--host",
+      "::",
+      "--allow",
+      "127.0.0.0/8,::1",
+      "--deny",
+      "127.0.0.1",
+    ]);
+    const client = await sendMessage({ hostname: "::1", port: server.port });
+    assert.equal(decoder.decode(client.reply), "Thanks for connecting");
+    await using conn = await connect(server.port, "127.0.0.1");
+    assert.equal((await readAll(conn).catch(() => new Uint8Array())).length, 0);
+    assert.match(
+      await server.stdout.until((line) => line.includes("refused")),
+      /: refused, denied by 127\.0\.0\.1$/,
+    );
+  },
+});
+
+Deno.test({
+  name: "--allow admits a client whose source address it names",
+  ignore: !(await hasProgram("python3")),
+  async fn() {
+    await using server = await startServer(["--allow", "127.0.0.2/32"]);
+    // Deno cannot choose a source address; Python can bind 127.0.0.2.
+    const { success, stdout, stderr } = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        `
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), source_address=("127.0.0.2", 0))
+s.sendall(b"Hai from client")
+print(s.recv(1024).decode(), end="")
+`,
+        String(server.port),
+      ],
+    }).output();
+    assert.ok(success, decoder.decode(stderr));
+    assert.equal(decoder.decode(stdout), "Thanks for connecting");
+    assert.match(
+      await server.stdout.until((line) => line.startsWith("Got connection")),
+      /from 127\.0\.0\.2:\d+$/,
+    );
   },
 });

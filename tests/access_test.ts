@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createAccessPolicy, serve } from "../lib/mod.ts";
-import { connect, decoder, encoder, EventRecorder, readAll, writeAll } from "./_helpers.ts";
+import { EventRecorder } from "./_events.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 Deno.test("createAccessPolicy() lets everyone in without rules", () => {
   const policy = createAccessPolicy();

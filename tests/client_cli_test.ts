@@ -1,224 +1,231 @@
 /**
- * `client.ts` as a process when an exchange goes wrong or grows large: what
- * it says, its exit code, and `--json` with a reply of any size.
+ * `client.ts` as a process, as a user runs it: the message from arguments
+ * or stdin, `--json`, its flags and their one-line errors, `--help` and
+ * `--version`. When an exchange goes wrong or grows large, see
+ * client_cli_faults_test.ts.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import {
-  canSpawn,
-  decoder,
-  encoder,
-  LineReader,
-  readAll,
-  scriptCommand,
-  startServer,
-} from "./_helpers.ts";
+import denoJson from "../deno.json" with { type: "json" };
+import { canSpawn } from "./_process.ts";
+import { assertOneLineError, runScript, scriptCommand, startServer } from "./_scripts.ts";
+import { decoder, encoder, freePort, readAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 
-/** The client's permissions in these tests: loopback only. */
-const permissions = ["--allow-net=127.0.0.1"];
-
 Deno.test({
-  name: "client.ts refused by the server's --allow exits 1 and says so, with no misleading hint",
+  name: "client.ts sends piped standard input byte for byte",
   ignore,
   async fn() {
-    // All of 127.0.0.0/8 is local, so a rule for 127.0.0.2 refuses 127.0.0.1.
-    await using server = await startServer(["--allow", "127.0.0.2/32"]);
-    const { code, stdout, stderr } = await scriptCommand("client.ts", [
-      "--port",
-      String(server.port),
-    ], { permissions }).output();
-    const text = decoder.decode(stderr);
-    assert.equal(code, 1, text);
-    assert.equal(stdout.length, 0);
-    // Whether the refusal reaches the client as a close or as a reset is a
-    // race in the kernel; either way it is one honest line.
-    assert.match(
-      text,
-      new RegExp(
-        `^error: ("127\\.0\\.0\\.1:${server.port}" closed the connection without a reply; ` +
-          `a server that refuses a client \\(as with --allow\\) does this|` +
-          `Connection to "127\\.0\\.0\\.1:${server.port}" failed: connection reset.*)\\n$`,
-      ),
-    );
-    assert.doesNotMatch(text, /--no-half-close/);
-    await server.stdout.until((line) => line.endsWith("refused, not in --allow"));
+    await using server = await startServer(["--framing", "eof", "--echo"]);
+    const input = new Uint8Array([...encoder.encode("line one\nline two\n"), 0x00, 0xff]);
+    const client = await runScript("client.ts", ["--port", String(server.port)], { stdin: input });
+    assert.equal(client.code, 0, client.stderr);
+    assert.deepEqual(client.stdout, input);
   },
 });
 
 Deno.test({
-  name: "client.ts exits 1 and says so when the server closes before the whole message was sent",
+  name: "client.ts takes the message as an argument or with --message",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--echo"]);
+    const port = String(server.port);
+    const positional = await runScript("client.ts", ["--port", port, "hello", "there"]);
+    assert.equal(decoder.decode(positional.stdout), "hello there");
+    const flag = await runScript("client.ts", ["--port", port, "-m", "from a flag"]);
+    assert.equal(decoder.decode(flag.stdout), "from a flag");
+  },
+});
+
+Deno.test({
+  name: "client.ts --json prints the reply, byte counts and timings",
+  ignore,
+  async fn() {
+    await using server = await startServer();
+    const client = await runScript("client.ts", ["--port", String(server.port), "--json"]);
+    assert.equal(client.code, 0, client.stderr);
+    const result = JSON.parse(decoder.decode(client.stdout));
+    assert.equal(result.reply, "Thanks for connecting");
+    assert.equal(result.bytesSent, 15);
+    assert.equal(result.bytesReceived, 21);
+    assert.equal(result.remote, `127.0.0.1:${server.port}`);
+    for (const key of ["connectMs", "firstByteMs", "totalMs"]) {
+      assert.equal(typeof result[key], "number", key);
+    }
+  },
+});
+
+Deno.test({
+  name: "client.ts exits 1 with one line when the connection is refused",
+  ignore,
+  async fn() {
+    const port = freePort();
+    const client = await runScript("client.ts", ["--port", String(port)]);
+    assert.equal(client.code, 1);
+    assertOneLineError(
+      client.stderr,
+      new RegExp(`Cannot connect to "127\\.0\\.0\\.1:${port}": connection refused`),
+    );
+  },
+});
+
+Deno.test({
+  name: "client.ts exits 1 when the server reads the message and closes without a reply",
   ignore,
   async fn() {
     using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    // As server.ts does after its reply: half-close, discard up to 256 KiB,
-    // close. The client reads the reply and EOF first; its later writes fail.
-    const server = (async () => {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const serverSide = (async () => {
       const conn = await listener.accept();
-      const buffer = new Uint8Array(64 * 1024);
-      let read = (await conn.read(buffer)) ?? 0;
-      await conn.write(encoder.encode("Thanks for connecting"));
-      await conn.closeWrite();
-      while (read < 256 * 1024) {
-        const count = await conn.read(buffer);
-        if (count === null) break;
-        read += count;
-      }
+      await readAll(conn); // the whole message, up to the client's half-close
       conn.close();
     })();
-    const child = scriptCommand("client.ts", [
-      "--port",
-      String((listener.addr as Deno.NetAddr).port),
-    ], { permissions, stdin: "piped", signal: AbortSignal.timeout(20_000) }).spawn();
-    const output = child.output();
-    // 64 MiB piped, far more than the server takes and loopback buffers.
-    const writer = child.stdin.getWriter();
-    const chunk = new Uint8Array(1024 * 1024);
-    try {
-      for (let i = 0; i < 64; i++) await writer.write(chunk);
-      await writer.close();
-    } catch {
-      // the client has stopped reading: what the test is about
-    }
-    const { code, stdout, stderr } = await output;
-    await server;
-    const text = decoder.decode(stderr);
-    assert.equal(code, 1, text);
-    assert.equal(decoder.decode(stdout), "Thanks for connecting");
-    assert.match(
-      text,
-      /^error: "127\.0\.0\.1:\d+" closed the connection before the whole message was sent \(\d+ bytes sent\): .+\n$/,
+    const client = await runScript("client.ts", ["--port", String(port)]);
+    await serverSide;
+    // From the client's side this looks just like a refusal: no reply.
+    assert.equal(client.code, 1);
+    assert.equal(client.stdout.length, 0);
+    assertOneLineError(
+      client.stderr,
+      new RegExp(`^error: "127\\.0\\.0\\.1:${port}" closed the connection without a reply; `),
+    );
+    assert.doesNotMatch(client.stderr, /--no-half-close/);
+  },
+});
+
+Deno.test({
+  name:
+    "client.ts: a missing permission names the command to run, with the --allow-net flag to add",
+  ignore,
+  async fn() {
+    const client = await runScript("client.ts", ["--port", "9"], {
+      permissions: ["--allow-net=127.0.0.1:8080"],
+    });
+    assert.equal(client.code, 1);
+    assertOneLineError(
+      client.stderr,
+      /this works: deno run --allow-net=127\.0\.0\.1:9 (\S*\/)?client\.ts --port 9$/,
     );
   },
 });
 
-/** A peer that reads the whole message, sends `reply`, and closes. */
-async function replyWith(listener: Deno.Listener, reply: Uint8Array, times = 1): Promise<void> {
-  const conn = await listener.accept();
-  await readAll(conn);
-  for (let i = 0; i < times; i++) {
-    let offset = 0;
-    while (offset < reply.length) offset += await conn.write(reply.subarray(offset));
-  }
-  conn.close();
-}
+const badClientFlags: [string[], RegExp][] = [
+  [["--port", "0"], /Invalid port "0": expected a whole number from 1 to 65535/],
+  [["--port", "70000"], /Invalid port "70000"/],
+  [["-p", "abc"], /Invalid port "abc"/],
+  [["--timeout=-1s"], /Invalid timeout "-1s"/],
+  [["--timeout", "-1s"], /Invalid timeout "-1s"/],
+  [["--timeout"], /Flag "--timeout" needs a value/],
+  [["-x"], /Unknown flag "-x"/],
+  [["--connect-timeout", "fast"], /Invalid connect timeout "fast"/],
+  [["--max-reply", "0"], /Invalid maximum reply size "0"/],
+  [["--unknown"], /Unknown flag "--unknown"/],
+  [["-m", "a", "b"], /not both/],
+  [["--connections", "0"], /Invalid connections "0"/],
+  [["--unix", "/tmp/x.sock", "--host", "::1"], /Flags "--unix" and "--host" cannot be used/],
+  [["--unix", "/tmp/x.sock", "-c", "2"], /Flag "--unix" is not supported in load mode yet/],
+  [["--tls", "--load"], /Flag "--tls" is not supported in load mode yet: load a TCP port$/],
+  [["--ca", "ca.pem", "-n", "5"], /Flag "--ca" is not supported in load mode yet/],
+  [["--connect-timeout", "1s", "--load"], /--timeout limits a whole cycle, connect included$/],
+  [["--max-reply", "1MiB", "--load"], /each cycle reads the reply and discards it$/],
+  [["-d", "soon"], /Invalid duration "soon"/],
+  [["-i", "hello"], /Flag "--interactive" sends what you type: give no MESSAGE or "--message"/],
+  [["-i", "-m", "hello"], /Flag "--interactive" sends what you type/],
+  [["--interactive", "--json"], /Flags "--interactive" and "--json" cannot be used together/],
+  [["-i", "-c", "2"], /Flag "--interactive" does not apply in load mode/],
+  [["--crlf", "--load"], /Flag "--crlf" does not apply in load mode/],
+  [["--crlf=yes"], /Flag "--crlf" takes no value/],
+  [["-n", "1.5"], /Invalid count "1\.5"/],
+];
 
 Deno.test({
-  name: "client.ts --json prints a 100 MiB reply of control bytes as one valid JSON line",
+  name: "client.ts rejects each bad flag with one line and exit code 2",
   ignore,
   async fn() {
-    // 100 MiB of \x01 escapes to 600 million characters: past V8's longest
-    // string, which is where a JSON.stringify of the whole result failed.
-    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const mib = new Uint8Array(1024 * 1024).fill(0x01);
-    const server = replyWith(listener, mib, 100);
-    const child = scriptCommand("client.ts", [
-      "--port",
-      String((listener.addr as Deno.NetAddr).port),
-      "--json",
-      "--max-reply",
-      "128MiB",
-    ], { permissions, signal: AbortSignal.timeout(60_000) }).spawn();
-    const stderr = new Response(child.stderr).text();
-    // Checked as it streams: the test holds the ends, never the 600 MB.
-    let length = 0;
-    let head = "";
-    let tail = "";
-    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
-      if (head.length < 64) head += text.slice(0, 64);
-      tail = (tail + text).slice(-400);
-      length += text.length;
+    for (const [args, pattern] of badClientFlags) {
+      const { code, stderr } = await runScript("client.ts", args);
+      assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+      assertOneLineError(stderr, pattern);
     }
-    const { code } = await child.status;
-    await server;
-    assert.equal(code, 0, await stderr);
-    assert.equal(await stderr, "");
-    assert.ok(head.startsWith('{"reply":"\\u0001\\u0001'), head);
-    const end = tail.slice(tail.indexOf('"bytesSent"') - 1);
-    const rest = JSON.parse(`{${end.slice(1)}`);
-    assert.equal(rest.bytesReceived, 100 * 1024 * 1024);
-    assert.equal(tail.at(-1), "\n");
-    // Every byte as a six-character escape, and nothing else in between.
-    assert.equal(length, '{"reply":"'.length + 6 * 100 * 1024 * 1024 + '"'.length + end.length);
   },
 });
 
 Deno.test({
-  name: "client.ts --json gives a reply that is not UTF-8 as base64 too, exactly",
+  name: "client.ts refuses --duration 0, which would run a load forever",
   ignore,
   async fn() {
-    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    // A little over 4 MiB of every byte value: crosses the slices the JSON
-    // is built from, and is not valid UTF-8.
-    const reply = new Uint8Array(4 * 1024 * 1024 + 7).map((_, i) => (i * 7) & 0xff);
-    const server = replyWith(listener, reply);
-    const { code, stdout, stderr } = await scriptCommand("client.ts", [
-      "--port",
-      String((listener.addr as Deno.NetAddr).port),
-      "--json",
-    ], { permissions }).output();
-    await server;
-    assert.equal(code, 0, decoder.decode(stderr));
-    const result = JSON.parse(decoder.decode(stdout));
-    assert.equal(result.bytesReceived, reply.length);
-    const bytes = Uint8Array.from(atob(result.replyBase64), (char) => char.charCodeAt(0));
-    assert.deepEqual(bytes, reply);
-    assert.equal(result.reply, new TextDecoder().decode(reply));
+    // Against a closed port every cycle is refused at once: without the check
+    // the run would never end, so the signal bounds the test.
+    const port = String(freePort());
+    for (const args of [["-d", "0"], ["--duration", "0s", "-c", "1"]]) {
+      const { code, stderr } = await scriptCommand("client.ts", ["--port", port, ...args], {
+        signal: AbortSignal.timeout(15_000),
+      }).output();
+      assert.equal(code, 2, `${args.join(" ")}: ${decoder.decode(stderr)}`);
+      assertOneLineError(decoder.decode(stderr), /Invalid duration "0s?": expected more than 0/);
+    }
   },
 });
 
 Deno.test({
-  name: "client.ts --unix says when the server's backlog is full, and takes --connect-timeout",
+  name: "client.ts reaches localhost whether the server is on 0.0.0.0 or ::1",
   ignore,
   async fn() {
-    const path = `/tmp/tcp-lab-test-${crypto.randomUUID()}.sock`;
-    // A listener that never accepts, its one-slot queue taken by its own
-    // connection: Linux then refuses further Unix connects at once.
-    const python = new Deno.Command("python3", {
-      args: [
-        "-c",
-        `
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(0)
-held = socket.socket(socket.AF_UNIX)
-held.connect(sys.argv[1])
-print("ready", flush=True)
-sys.stdin.readline()
-os.unlink(sys.argv[1])
-`,
-        path,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      signal: AbortSignal.timeout(20_000),
-    }).spawn();
-    const stdout = new LineReader(python.stdout);
-    try {
-      assert.equal(await stdout.next(), "ready");
-      const { code, stderr } = await scriptCommand(
-        "client.ts",
-        ["--unix", path, "--connect-timeout", "2s"],
-        {
-          permissions: [
-            `--allow-read=${path}`,
-            `--allow-write=${path}`,
-            `--allow-net=unix:${path}`,
-          ],
-        },
-      ).output();
-      assert.equal(code, 1);
-      assert.equal(
-        decoder.decode(stderr),
-        `error: Cannot connect to "unix:${path}": the server is not accepting (its backlog is full)\n`,
-      );
-    } finally {
-      await python.stdin.close();
-      await Promise.all([stdout.rest(), python.status]); // it removes the socket file as it leaves
+    const permissions = ["--allow-net=localhost,127.0.0.1,[::1],0.0.0.0,[::]"];
+    for (const host of ["0.0.0.0", "::1"]) {
+      // A later --host wins over the helper's 127.0.0.1.
+      await using server = await startServer(["--host", host]);
+      const port = String(server.port);
+      const client = await runScript("client.ts", ["--host", "localhost", "--port", port], {
+        permissions,
+      });
+      assert.equal(client.code, 0, `${host}: ${client.stderr}`);
+      assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
     }
+  },
+});
+
+Deno.test({
+  name: "client.ts connects, then times out on a piped stdin that stays open and silent",
+  ignore,
+  async fn() {
+    await using server = await startServer(["--framing", "eof", "--json"]);
+    const child = scriptCommand(
+      "client.ts",
+      ["--port", String(server.port), "--timeout", "300ms"],
+      { stdin: "piped" }, // held open, never written
+    ).spawn();
+    const { code, stderr } = await child.output();
+    await child.stdin.close();
+    assert.equal(code, 1);
+    assertOneLineError(decoder.decode(stderr), /nothing moved for 300 ms$/);
+    await server.stdout.until((line) => line.includes('"event":"connection"'));
+  },
+});
+
+Deno.test({
+  name: "client.ts -h lists every flag and --version prints the version",
+  ignore,
+  async fn() {
+    const clientHelp = decoder.decode((await runScript("client.ts", ["-h"])).stdout);
+    for (
+      const flag of [
+        "--host",
+        "--port",
+        "--message",
+        "--connect-timeout",
+        "--timeout",
+        "--max-reply",
+        "--json",
+        "--interactive",
+        "--crlf",
+      ]
+    ) assert.ok(clientHelp.includes(flag), `client --help lacks ${flag}`);
+    const { code, stdout } = await runScript("client.ts", ["--version"]);
+    assert.equal(code, 0);
+    assert.equal(decoder.decode(stdout).trim(), denoJson.version);
   },
 });

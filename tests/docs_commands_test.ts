@@ -20,7 +20,7 @@ import {
   resolveScript,
   type ScriptRun,
 } from "./_doc_commands.ts";
-import { canSpawn } from "./_helpers.ts";
+import { canSpawn } from "./_process.ts";
 
 /** A script's --help text, from its own main() in this process. */
 async function helpOf(main: (args: string[]) => Promise<number>): Promise<string> {

@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { type ClientArgs, parseClientArgs } from "../client.ts";
 import { parseServerArgs, type ServerArgs } from "../server.ts";
 import { runDeno, splitWords, startListening } from "./_commands.ts";
-import { canSpawn, decoder, runScript, startServer } from "./_helpers.ts";
+import { canSpawn } from "./_process.ts";
+import { runScript, startServer } from "./_scripts.ts";
+import { decoder } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 // Said once for the whole run (each test file loads on its own), so the

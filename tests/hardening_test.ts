@@ -1,26 +1,18 @@
 /**
  * Faults and abuse, each against `server.ts` started as its own process on
  * loopback: idle hordes, oversized messages, resets, descriptor exhaustion,
- * shutdown under load, 10,000 connections, hostile bytes, access rules.
+ * shutdown under load, 10,000 connections, hostile bytes. Access rules are
+ * in access_rules_test.ts.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
 import { sendMessage } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  hasProgram,
-  type LineReader,
-  readAll,
-  type ServerProcess,
-  startResettingPeer,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { startResettingPeer } from "./_peers.ts";
+import { canSpawn, hasProgram, type LineReader, residentBytes } from "./_process.ts";
+import { startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 
@@ -52,16 +44,6 @@ async function awaitEvents(
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** The server's resident memory in bytes, from the kernel's accounting. */
-async function residentBytes(server: ServerProcess): Promise<number> {
-  const { stdout } = await new Deno.Command("sh", {
-    args: ["-c", `grep VmRSS /proc/${server.child.pid}/status`],
-  }).output();
-  const kib = Number(decoder.decode(stdout).match(/(\d+)\s*kB/)?.[1]);
-  assert.ok(kib > 0, "no VmRSS for the server");
-  return kib * 1024;
 }
 
 /** The hard limit on open files, which the tests raise the server's soft limit to. */
@@ -112,7 +94,7 @@ Deno.test({
     await using server = await startServer(["--json", "--framing", "eof"]);
     // Warm up, so that what is measured is the message and not start-up.
     for (let i = 0; i < 3; i++) assert.equal(await lab(server.port), "Thanks for connecting");
-    const before = await residentBytes(server);
+    const before = await residentBytes(server.child.pid);
     await using conn = await connect(server.port);
     const block = new Uint8Array(1024 * 1024).fill(0x61);
     let sent = 0;
@@ -133,7 +115,7 @@ Deno.test({
       (event) => event.event === "close" && (event.bytesIn as number) > 1000,
     );
     assert.equal(close.reason, "limit");
-    const growth = (await residentBytes(server)) - before;
+    const growth = (await residentBytes(server.child.pid)) - before;
     // The limit (1 MiB) plus a small constant for the runtime's own buffers.
     assert.ok(growth <= 1024 * 1024 + 16 * 1024 * 1024, `RSS grew by ${growth} bytes`);
     assert.equal(await lab(server.port), "Thanks for connecting");
@@ -309,72 +291,5 @@ Deno.test({
         assert.match(shown, /… \(1,044,\d{3} more bytes\)$/, "a 1 MiB line is cut for the log");
       }
     }
-  },
-});
-
-Deno.test({
-  name: "--allow 127.0.0.2/32 refuses a client from 127.0.0.1, unanswered and logged",
-  ignore,
-  async fn() {
-    await using server = await startServer(["--allow", "127.0.0.2/32"]);
-    await using conn = await connect(server.port);
-    await writeAll(conn, encoder.encode("let me in")).catch(() => {});
-    assert.equal((await readAll(conn).catch(() => new Uint8Array())).length, 0);
-    assert.match(
-      await server.stdout.until((line) => line.includes("refused")),
-      /^127\.0\.0\.1:\d+: refused, not in --allow$/,
-    );
-    const { lines } = await server.stop();
-    assert.match(lines.at(-1)!, /1 refused/);
-  },
-});
-
-Deno.test({
-  name: "--deny wins over --allow, for IPv4 and IPv6 clients",
-  ignore,
-  async fn() {
-    await using server = await startServer([
-      "--host",
-      "::",
-      "--allow",
-      "127.0.0.0/8,::1",
-      "--deny",
-      "127.0.0.1",
-    ]);
-    const client = await sendMessage({ hostname: "::1", port: server.port });
-    assert.equal(decoder.decode(client.reply), "Thanks for connecting");
-    await using conn = await connect(server.port, "127.0.0.1");
-    assert.equal((await readAll(conn).catch(() => new Uint8Array())).length, 0);
-    assert.match(
-      await server.stdout.until((line) => line.includes("refused")),
-      /: refused, denied by 127\.0\.0\.1$/,
-    );
-  },
-});
-
-Deno.test({
-  name: "--allow admits a client whose source address it names",
-  ignore: !(await hasProgram("python3")),
-  async fn() {
-    await using server = await startServer(["--allow", "127.0.0.2/32"]);
-    // Deno cannot choose a source address; Python can bind 127.0.0.2.
-    const { success, stdout, stderr } = await new Deno.Command("python3", {
-      args: [
-        "-c",
-        `
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), source_address=("127.0.0.2", 0))
-s.sendall(b"Hai from client")
-print(s.recv(1024).decode(), end="")
-`,
-        String(server.port),
-      ],
-    }).output();
-    assert.ok(success, decoder.decode(stderr));
-    assert.equal(decoder.decode(stdout), "Thanks for connecting");
-    assert.match(
-      await server.stdout.until((line) => line.startsWith("Got connection")),
-      /from 127\.0\.0\.2:\d+$/,
-    );
   },
 });

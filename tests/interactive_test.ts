@@ -12,17 +12,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  connect,
-  decoder,
-  encoder,
-  hasProgram,
-  LineReader,
-  scriptCommand,
-  startServer,
-} from "./_helpers.ts";
-import { runSession, toCrlf } from "../lib/interactive.ts";
-import { serve } from "../lib/mod.ts";
+import { hasProgram, LineReader, TextCollector } from "./_process.ts";
+import { scriptCommand, startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, freePort } from "./_sockets.ts";
 
 const noScript = !(await hasProgram("script"));
 const noNcat = noScript || !(await hasProgram("ncat"));
@@ -32,45 +24,6 @@ const noNc = noScript || !(await hasProgram("nc"));
 const TIME_LIMIT_MS = 20_000;
 
 const clientScript = new URL("../client.ts", import.meta.url).pathname;
-
-/** Accumulates a stream's text and waits for patterns in it. */
-class TextCollector {
-  #reader: ReadableStreamDefaultReader<string>;
-  #raw: boolean;
-  /** Everything read so far; unless `raw`, with the terminal's `\r\n` as `\n`. */
-  text = "";
-
-  constructor(stream: ReadableStream<Uint8Array>, options: { raw?: boolean } = {}) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-    this.#raw = options.raw ?? false;
-  }
-
-  #add(value: string): void {
-    this.text += this.#raw ? value : value.replaceAll("\r\n", "\n");
-  }
-
-  /** Reads until the text so far matches; throws at EOF. */
-  async until(pattern: RegExp): Promise<RegExpMatchArray> {
-    while (true) {
-      const match = this.text.match(pattern);
-      if (match) return match;
-      const { value, done } = await this.#reader.read();
-      if (done) {
-        throw new Error(`Output ended before ${pattern}; got: ${JSON.stringify(this.text)}`);
-      }
-      this.#add(value);
-    }
-  }
-
-  /** Reads to EOF and returns all the text. */
-  async rest(): Promise<string> {
-    while (true) {
-      const { value, done } = await this.#reader.read();
-      if (done) return this.text;
-      this.#add(value);
-    }
-  }
-}
 
 /** `client.ts` with its arguments, run on a pseudo-terminal of its own. */
 function openTerminal(args: string[]) {
@@ -85,7 +38,7 @@ function openTerminal(args: string[]) {
     stderr: "null",
     signal: AbortSignal.timeout(TIME_LIMIT_MS),
   }).spawn();
-  const screen = new TextCollector(child.stdout);
+  const screen = new TextCollector(child.stdout, { terminal: true });
   const keyboard = child.stdin.getWriter();
   return {
     screen,
@@ -99,16 +52,6 @@ function openTerminal(args: string[]) {
   };
 }
 
-/** A loopback port that was free a moment ago, for peers that cannot take port 0. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    return (listener.addr as Deno.NetAddr).port;
-  } finally {
-    listener.close();
-  }
-}
-
 /** Starts a peer program and waits for the line on stderr that says it listens. */
 async function startListener(program: string, args: string[], listening: RegExp) {
   const child = new Deno.Command(program, {
@@ -119,8 +62,8 @@ async function startListener(program: string, args: string[], listening: RegExp)
     signal: AbortSignal.timeout(TIME_LIMIT_MS),
   }).spawn();
   // Byte for byte: nc prints exactly what it received, line ends included.
-  const stdout = new TextCollector(child.stdout, { raw: true });
-  const stderr = new TextCollector(child.stderr);
+  const stdout = new TextCollector(child.stdout);
+  const stderr = new TextCollector(child.stderr, { terminal: true });
   const stdin = child.stdin.getWriter();
   const stop = async () => {
     try {
@@ -136,6 +79,17 @@ async function startListener(program: string, args: string[], listening: RegExp)
     throw error;
   }
   return { child, stdout, stderr, stdin, stop };
+}
+
+/** `nc -l` on a free loopback port: the person at the other end of a session. */
+async function startNc() {
+  const port = freePort();
+  const nc = await startListener(
+    "nc",
+    ["-v", "-n", "-l", "127.0.0.1", String(port)],
+    /Listening on 127\.0\.0\.1 \d+/,
+  );
+  return { port, nc };
 }
 
 Deno.test({
@@ -178,7 +132,7 @@ Deno.test({
       const terminal = openTerminal(["-i", "--port", String(port)]);
       await terminal.screen.until(/Connected to /);
       await using other = await connect(port);
-      const otherSays = new TextCollector(other.readable);
+      const otherSays = new TextCollector(other.readable, { terminal: true });
       // Both ways at once: the other member's line arrives while nothing is typed.
       await terminal.screen.until(/<announce> 127\.0\.0\.1 is connected as <user\d+>\./);
       await otherSays.until(/already connected: 127\.0\.0\.1 as <user\d+>/);
@@ -198,12 +152,7 @@ Deno.test({
   name: "client.ts -i --crlf with nc -l: CRLF line ends out, typed replies in, Ctrl-D ends",
   ignore: noNc,
   async fn() {
-    const port = freePort();
-    const nc = await startListener(
-      "nc",
-      ["-v", "-n", "-l", "127.0.0.1", String(port)],
-      /Listening on 127\.0\.0\.1 \d+/,
-    );
+    const { port, nc } = await startNc();
     try {
       const terminal = openTerminal(["-i", "--crlf", "--port", String(port)]);
       await terminal.screen.until(/Connected to /);
@@ -224,12 +173,7 @@ Deno.test({
   name: "client.ts -i: Ctrl-C closes the connection at once, exit code 130",
   ignore: noNc,
   async fn() {
-    const port = freePort();
-    const nc = await startListener(
-      "nc",
-      ["-v", "-n", "-l", "127.0.0.1", String(port)],
-      /Listening on 127\.0\.0\.1 \d+/,
-    );
+    const { port, nc } = await startNc();
     try {
       const terminal = openTerminal(["-i", "--port", String(port)]);
       await terminal.screen.until(/Connected to /);
@@ -294,86 +238,4 @@ Deno.test({
       /^error: Gave up on "127\.0\.0\.1:\d+": nothing moved for 300 ms\n$/,
     );
   },
-});
-
-Deno.test("toCrlf() turns bare line feeds into CRLF, across chunks, and leaves CRLF alone", async () => {
-  async function* chunks() {
-    for (const text of ["a\nb\r", "\nc\n", "\n", "\r\nd"]) yield encoder.encode(text);
-  }
-  let out = "";
-  for await (const chunk of toCrlf(chunks())) out += decoder.decode(chunk);
-  assert.equal(out, "a\r\nb\r\nc\r\n\r\n\r\nd");
-});
-
-Deno.test("runSession() ends when the server closes, though the input is still open", async () => {
-  // A server that answers the first line and closes: the input never ends.
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const server = (async () => {
-    const conn = await listener.accept();
-    await conn.read(new Uint8Array(1024));
-    await conn.write(encoder.encode("bye\n"));
-    conn.close();
-  })();
-  let release!: () => void;
-  const never = new Promise<void>((resolve) => release = resolve);
-  async function* typing() {
-    yield encoder.encode("hello\n");
-    await never; // a person who has stopped typing
-  }
-  let received = "";
-  const result = await runSession(
-    typing(),
-    { write: (chunk) => Promise.resolve(received += decoder.decode(chunk)) },
-    { port: (listener.addr as Deno.NetAddr).port },
-  );
-  release();
-  await server;
-  assert.equal(received, "bye\n");
-  assert.equal(result.inputEnded, false);
-  assert.equal(result.bytesSent, 6);
-});
-
-Deno.test("runSession() half-closes when the input ends and waits for the server", async () => {
-  await using server = serve({ hostname: "127.0.0.1", port: 0, framing: "eof", echo: true });
-  async function* typed() {
-    yield encoder.encode("one\n");
-    yield encoder.encode("two\n");
-  }
-  let received = "";
-  const result = await runSession(
-    typed(),
-    { write: (chunk) => Promise.resolve(received += decoder.decode(chunk)) },
-    { port: server.addr.port, crlf: true },
-  );
-  // The eof-framed server answers only after the half-close, and then closes.
-  assert.equal(received, "one\r\ntwo\r\n");
-  assert.equal(result.inputEnded, true);
-});
-
-Deno.test("runSession() checks its input and options before connecting", async () => {
-  const sink = { write: () => Promise.resolve() };
-  async function* nothing() {}
-  const bad: [() => Promise<unknown>, ErrorConstructor, RegExp][] = [
-    [() => runSession(42 as never, sink), TypeError, /Invalid input/],
-    [() => runSession(nothing(), {} as never), TypeError, /Invalid output/],
-    [() => runSession(nothing(), sink, { crlf: "yes" as never }), TypeError, /Invalid crlf/],
-    [
-      () => runSession(nothing(), sink, { idleTimeout: -1 }),
-      RangeError,
-      /Invalid idleTimeout "-1"/,
-    ],
-    [
-      () => runSession(nothing(), sink, { maxReceivedBytes: 0 }),
-      RangeError,
-      /Invalid maxReceivedBytes "0"/,
-    ],
-    [() => runSession(nothing(), sink, { port: 70000 }), RangeError, /Invalid port "70000"/],
-  ];
-  for (const [run, ErrorClass, pattern] of bad) {
-    await assert.rejects(run, (error: Error) => {
-      assert.ok(error instanceof ErrorClass, String(error));
-      assert.match(error.message, pattern);
-      return true;
-    });
-  }
 });

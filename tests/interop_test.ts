@@ -10,15 +10,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  decoder,
-  encoder,
-  hasProgram,
-  LineReader,
-  scriptCommand,
-  type ServerProcess,
-  startServer,
-} from "./_helpers.ts";
+import { hasProgram, LineReader, TextCollector } from "./_process.ts";
+import { scriptCommand, type ServerProcess, startServer } from "./_scripts.ts";
+import { decoder, encoder, freePort } from "./_sockets.ts";
 
 const noNc = !(await hasProgram("nc"));
 const noPython = !(await hasProgram("python3"));
@@ -54,55 +48,6 @@ function killOnAbort(server: ServerProcess, signal: AbortSignal): void {
       server.child.kill("SIGKILL");
     } catch { /* already exited */ }
   }, { once: true });
-}
-
-/**
- * A loopback port that was free a moment ago, for peers that cannot be told
- * to take port 0 and report it: bind port 0, note the port, release it.
- */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  try {
-    return (listener.addr as Deno.NetAddr).port;
-  } finally {
-    listener.close();
-  }
-}
-
-/**
- * Accumulates a child's output as text, for output that arrives without a
- * final newline (`nc` prints exactly the bytes it received).
- */
-class TextCollector {
-  #reader: ReadableStreamDefaultReader<string>;
-  /** Everything read so far. */
-  text = "";
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-
-  /** Reads until the text so far matches; throws at EOF. */
-  async until(pattern: RegExp): Promise<RegExpMatchArray> {
-    while (true) {
-      const match = this.text.match(pattern);
-      if (match) return match;
-      const { value, done } = await this.#reader.read();
-      if (done) {
-        throw new Error(`Output ended before ${pattern}; got: ${JSON.stringify(this.text)}`);
-      }
-      this.text += value;
-    }
-  }
-
-  /** Reads to EOF and returns all the text. */
-  async rest(): Promise<string> {
-    while (true) {
-      const { value, done } = await this.#reader.read();
-      if (done) return this.text;
-      this.text += value;
-    }
-  }
 }
 
 /** Writes all of `text` to a child's stdin, then closes it (EOF for the child). */

@@ -8,16 +8,9 @@
 
 import assert from "node:assert/strict";
 import { sendMessage, serve } from "../lib/mod.ts";
-import {
-  canSpawn,
-  decoder,
-  encoder,
-  type LineReader,
-  readAll,
-  runScript,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { canSpawn, type LineReader } from "./_process.ts";
+import { runScript, startServer } from "./_scripts.ts";
+import { decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 

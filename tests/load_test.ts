@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
 import { type LoadOptions, runLoad, serve } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  EventRecorder,
-  LOOPBACK_NET,
-  readAll,
-  runScript,
-  scriptCommand,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { EventRecorder } from "./_events.ts";
+import { canSpawn } from "./_process.ts";
+import { LOOPBACK_NET, runScript, scriptCommand, startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 Deno.test("serve() with keepAlive answers each line, including lines that arrive together", async () => {
   const recorder = new EventRecorder();

@@ -14,7 +14,8 @@ import {
   type ServerEvent,
   toPlainText,
 } from "../lib/mod.ts";
-import { hasProgram, LineReader, scriptCommand } from "./_helpers.ts";
+import { hasProgram, LineReader } from "./_process.ts";
+import { scriptCommand } from "./_scripts.ts";
 
 /** C0, DEL, C1, bidi, zero-width, line separator, private use, a lone surrogate. */
 const HOSTILE = "a\x1b[2J\x07\r\n\x7f\u009b\u202e\u200b\u2028\ue000\ud800z\\x";

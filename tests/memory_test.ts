@@ -7,24 +7,9 @@
 
 import assert from "node:assert/strict";
 import { sendMessage } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  type ServerProcess,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
-
-/** The server's resident memory in bytes, from the kernel's accounting. */
-async function residentBytes(server: ServerProcess): Promise<number> {
-  const { stdout } = await new Deno.Command("sh", {
-    args: ["-c", `grep VmRSS /proc/${server.child.pid}/status`],
-  }).output();
-  const kib = Number(decoder.decode(stdout).match(/(\d+)\s*kB/)?.[1]);
-  assert.ok(kib > 0, "no VmRSS for the server");
-  return kib * 1024;
-}
+import { canSpawn, residentBytes } from "./_process.ts";
+import { startServer } from "./_scripts.ts";
+import { connect, decoder, writeAll } from "./_sockets.ts";
 
 const MiB = 1024 * 1024;
 
@@ -38,7 +23,7 @@ Deno.test({
       const { reply } = await sendMessage({ port: server.port, message: "warm\n" });
       assert.equal(decoder.decode(reply), "Thanks for connecting");
     }
-    const before = await residentBytes(server);
+    const before = await residentBytes(server.child.pid);
     const partial = new Uint8Array(MiB - 100).fill(0x61); // no newline: never a whole line
     const conns: Deno.Conn[] = [];
     try {
@@ -55,7 +40,7 @@ Deno.test({
       const line = await server.stdout.until((line) => line.includes('"event":"close"'));
       if (JSON.parse(line).bytesIn > MiB / 2) closed++;
     }
-    const growth = (await residentBytes(server)) - before;
+    const growth = (await residentBytes(server.child.pid)) - before;
     // Before, the server kept 200 to 340 MiB of the 300 MiB it had held; the
     // tolerance is for the runtime's own heap, which grows a little.
     assert.ok(growth <= 64 * MiB, `RSS is ${(growth / MiB).toFixed(0)} MiB above the baseline`);

@@ -8,16 +8,10 @@
 
 import assert from "node:assert/strict";
 import { serve, type ServeOptions } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  EventRecorder,
-  readAll,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { EventRecorder } from "./_events.ts";
+import { canSpawn } from "./_process.ts";
+import { startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 /** v2, command LOCAL (a balancer's own health check), no addresses. */

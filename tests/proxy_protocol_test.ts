@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseProxyHeader, ProxyProtocolError, serve, type ServeOptions } from "../lib/mod.ts";
-import { connect, decoder, encoder, EventRecorder, readAll, writeAll } from "./_helpers.ts";
+import { EventRecorder } from "./_events.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 

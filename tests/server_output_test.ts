@@ -7,18 +7,9 @@
 
 import assert from "node:assert/strict";
 import { sendMessage } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  hasProgram,
-  LineReader,
-  readAll,
-  runScript,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { canSpawn, hasProgram, LineReader } from "./_process.ts";
+import { runScript, startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 

@@ -1,22 +1,18 @@
-import assert from "node:assert/strict";
-import { readMessage, serve, type ServeOptions } from "../lib/mod.ts";
-import { READ_CHUNK_BYTES } from "../lib/framing.ts";
-import {
-  connect,
-  decoder,
-  encoder,
-  EventRecorder,
-  hasProgram,
-  readAll,
-  startResettingPeer,
-  writeAll,
-} from "./_helpers.ts";
+/**
+ * `serve()` over loopback: the lab's exchange, the real port, slow and silent
+ * clients side by side, timeouts and the connection limit, resets, shutdown
+ * and its drain, IPv6, and bad options. Framing is in
+ * server_framing_test.ts, observers in server_events_test.ts.
+ *
+ * @module
+ */
 
-function start(options: ServeOptions = {}) {
-  const recorder = new EventRecorder();
-  const server = serve({ hostname: "127.0.0.1", port: 0, ...options, onEvent: recorder.record });
-  return { server, recorder };
-}
+import assert from "node:assert/strict";
+import { serve } from "../lib/mod.ts";
+import { EventRecorder, serveRecorded } from "./_events.ts";
+import { startResettingPeer } from "./_peers.ts";
+import { hasProgram } from "./_process.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 Deno.test("serve() with default options answers the lab's message like the lab", async () => {
   const recorder = new EventRecorder();
@@ -43,14 +39,14 @@ Deno.test("serve() with default options answers the lab's message like the lab",
 });
 
 Deno.test("serve() reports the real port when asked for port 0", async () => {
-  const { server, recorder } = start();
+  const { server, recorder } = serveRecorded();
   await using _ = server;
   const listening = await recorder.waitFor("listening");
   assert.equal(listening.address, `127.0.0.1:${server.addr.port}`);
 });
 
 Deno.test("serve() answers others while one client is silent and another trickles", async () => {
-  const { server, recorder } = start({ framing: "line" });
+  const { server, recorder } = serveRecorded({ framing: "line" });
   await using _ = server;
   await using silent = await connect(server.addr.port);
   await using trickling = await connect(server.addr.port);
@@ -71,113 +67,8 @@ Deno.test("serve() answers others while one client is silent and another trickle
   assert.equal(decoder.decode(await readAll(silent)), "Thanks for connecting");
 });
 
-Deno.test("serve() chunk framing takes what the first read returns", async () => {
-  const { server, recorder } = start({ framing: "chunk" });
-  await using _ = server;
-  await using conn = await connect(server.addr.port);
-  await writeAll(conn, encoder.encode("first part"));
-  assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
-  const message = await recorder.waitFor("message");
-  assert.equal(decoder.decode(message.data), "first part");
-  assert.equal(message.end, "chunk");
-});
-
-Deno.test("serve() line framing waits for the newline across reads", async () => {
-  const { server, recorder } = start({ framing: "line", echo: true });
-  await using _ = server;
-  await using conn = await connect(server.addr.port);
-  await writeAll(conn, encoder.encode("hel"));
-  await recorder.waitFor("connection");
-  await writeAll(conn, encoder.encode("lo\nignored after the newline"));
-  assert.equal(decoder.decode(await readAll(conn)), "hello\n");
-  const message = await recorder.waitFor("message");
-  assert.equal(message.end, "newline");
-  assert.equal(message.bytes, 6);
-});
-
-Deno.test("serve() eof framing reads until the half-close, then still replies", async () => {
-  const { server, recorder } = start({ framing: "eof" });
-  await using _ = server;
-  await using conn = await connect(server.addr.port);
-  for (const part of ["one\n", "two\n", "three"]) await writeAll(conn, encoder.encode(part));
-  await conn.closeWrite();
-  assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
-  const message = await recorder.waitFor("message");
-  assert.equal(decoder.decode(message.data), "one\ntwo\nthree");
-  assert.equal(message.end, "eof");
-});
-
-Deno.test("serve() ends a message at EOF in every framing", async () => {
-  for (const framing of ["chunk", "line", "eof"] as const) {
-    const { server, recorder } = start({ framing, echo: true });
-    await using _ = server;
-    await using conn = await connect(server.addr.port);
-    await writeAll(conn, encoder.encode("no newline"));
-    await conn.closeWrite();
-    assert.equal(decoder.decode(await readAll(conn)), "no newline", framing);
-    const message = await recorder.waitFor("message");
-    assert.ok(message.end === "eof" || (framing === "chunk" && message.end === "chunk"));
-  }
-});
-
-Deno.test("serve() ends a message at the size limit and still replies", async () => {
-  for (const framing of ["chunk", "line", "eof"] as const) {
-    const { server, recorder } = start({ framing, maxMessageBytes: 10, echo: true });
-    await using _ = server;
-    const conn = await connect(server.addr.port);
-    await writeAll(conn, encoder.encode("0123456789abcdefghij"));
-    assert.equal(decoder.decode(await readAll(conn)), "0123456789", framing);
-    conn.close();
-    const message = await recorder.waitFor("message");
-    assert.equal(message.end, "limit", framing);
-    assert.equal((await recorder.waitFor("close")).reason, "limit", framing);
-  }
-});
-
-Deno.test("serve() streams a 64 MiB echo back without holding it whole", async () => {
-  const total = 64 * 1024 * 1024;
-  const { server, recorder } = start({
-    framing: "eof",
-    echo: true,
-    maxMessageBytes: total * 2,
-  });
-  await using _ = server;
-  await using conn = await connect(server.addr.port);
-  const block = new Uint8Array(64 * 1024);
-  const sending = (async () => {
-    for (let index = 0; index < total / block.length; index++) {
-      block.fill(index % 251);
-      block[0] = index & 0xff;
-      await writeAll(conn, block);
-    }
-    await conn.closeWrite();
-  })();
-  // Read while sending: an echo fills both directions at once.
-  const buffer = new Uint8Array(64 * 1024);
-  let received = 0;
-  let mismatches = 0;
-  while (true) {
-    const count = await conn.read(buffer);
-    if (count === null) break;
-    for (let i = 0; i < count; i++) {
-      const position = received + i;
-      const index = Math.floor(position / block.length);
-      const expected = position % block.length === 0 ? index & 0xff : index % 251;
-      if (buffer[i] !== expected) mismatches++;
-    }
-    received += count;
-  }
-  await sending;
-  assert.equal(received, total);
-  assert.equal(mismatches, 0);
-  const message = await recorder.waitFor("message");
-  assert.equal(message.bytes, total);
-  assert.ok(message.data.length <= READ_CHUNK_BYTES, "only the first chunk is kept");
-  assert.equal((await recorder.waitFor("close")).bytesOut, total);
-});
-
 Deno.test("serve() closes a connection that stays idle past the timeout", async () => {
-  const { server, recorder } = start({ idleTimeout: 50 });
+  const { server, recorder } = serveRecorded({ idleTimeout: 50 });
   await using _ = server;
   await using conn = await connect(server.addr.port);
   assert.equal((await readAll(conn)).length, 0, "closed without a reply");
@@ -187,7 +78,7 @@ Deno.test("serve() closes a connection that stays idle past the timeout", async 
 });
 
 Deno.test("serve() accepts no more than maxConnections at once", async () => {
-  const { server, recorder } = start({ maxConnections: 1, framing: "eof" });
+  const { server, recorder } = serveRecorded({ maxConnections: 1, framing: "eof" });
   await using _ = server;
   await using first = await connect(server.addr.port);
   await recorder.waitFor("connection");
@@ -212,7 +103,7 @@ Deno.test({
   name: "serve() logs a peer reset mid-message and goes on serving",
   ignore: noPython,
   async fn() {
-    const { server, recorder } = start({ framing: "eof" });
+    const { server, recorder } = serveRecorded({ framing: "eof" });
     await using _ = server;
     const peer = startResettingPeer(server.addr.port, "half a mess");
     await recorder.waitFor("connection");
@@ -231,7 +122,7 @@ Deno.test({
   name: "serve() shrugs off a client that resets before it is accepted",
   ignore: noPython,
   async fn() {
-    const { server, recorder } = start({ maxConnections: 1, framing: "eof" });
+    const { server, recorder } = serveRecorded({ maxConnections: 1, framing: "eof" });
     await using _ = server;
     const holder = await connect(server.addr.port);
     await recorder.waitFor("connection");
@@ -249,7 +140,7 @@ Deno.test({
 });
 
 Deno.test("serve() drains replies in flight on shutdown, losing none", async () => {
-  const { server, recorder } = start({ framing: "eof", echo: true, drainTimeout: 10_000 });
+  const { server, recorder } = serveRecorded({ framing: "eof", echo: true, drainTimeout: 10_000 });
   const clients = await Promise.all(
     Array.from({ length: 20 }, () => connect(server.addr.port)),
   );
@@ -277,7 +168,7 @@ Deno.test("serve() drains replies in flight on shutdown, losing none", async () 
 });
 
 Deno.test("serve() closes what is still open at the drain deadline", async () => {
-  const { server, recorder } = start({ framing: "eof", drainTimeout: 20 });
+  const { server, recorder } = serveRecorded({ framing: "eof", drainTimeout: 20 });
   await using conn = await connect(server.addr.port);
   await writeAll(conn, encoder.encode("never finished"));
   await recorder.waitFor("connection");
@@ -290,14 +181,14 @@ Deno.test("serve() closes what is still open at the drain deadline", async () =>
 
 Deno.test("serve() stops when its signal is aborted", async () => {
   const controller = new AbortController();
-  const { server, recorder } = start({ signal: controller.signal });
+  const { server, recorder } = serveRecorded({ signal: controller.signal });
   controller.abort();
   await server.finished;
   assert.equal((await recorder.waitFor("summary")).connections, 0);
 });
 
 Deno.test("serve() listens on IPv6 loopback", async () => {
-  const { server } = start({ hostname: "::1" });
+  const { server } = serveRecorded({ hostname: "::1" });
   await using _ = server;
   await using conn = await connect(server.addr.port, "::1");
   await writeAll(conn, encoder.encode("over IPv6"));
@@ -312,7 +203,7 @@ Deno.test("serve() rejects invalid options with built-in error classes", () => {
 });
 
 Deno.test("serve() throws AddrInUse for a port that is taken", async () => {
-  const { server } = start();
+  const { server } = serveRecorded();
   await using _ = server;
   assert.throws(
     () => serve({ hostname: "127.0.0.1", port: server.addr.port }),
@@ -320,125 +211,8 @@ Deno.test("serve() throws AddrInUse for a port that is taken", async () => {
   );
 });
 
-Deno.test("serve() reuses first-read buffers without mixing one client's bytes into another's", async () => {
-  // Without an observer the server recycles each connection's first-read
-  // buffer; a short message after a long one must come back alone.
-  await using server = serve({ hostname: "127.0.0.1", port: 0, echo: true });
-  const messages = ["a long message that fills more of the buffer", "hi", "x".repeat(1024), "ok"];
-  for (let round = 0; round < 3; round++) {
-    for (const message of messages) {
-      await using conn = await connect(server.addr.port);
-      await writeAll(conn, encoder.encode(message));
-      assert.equal(decoder.decode(await readAll(conn)), message);
-    }
-  }
-  assert.equal(server.stats.connections, 12);
-});
-
-Deno.test("serve() keeps each message event's bytes intact while later connections reuse buffers", async () => {
-  // Small messages reach observers as copies, so their buffer is reused;
-  // larger ones are handed over, so theirs is not. Either way, what an
-  // observer kept must still read as what was sent.
-  const recorder = new EventRecorder();
-  await using server = serve({ hostname: "127.0.0.1", port: 0, onEvent: recorder.record });
-  const messages = ["short", "y".repeat(200), "tiny", "z".repeat(64), "w".repeat(65), "end"];
-  for (let round = 0; round < 3; round++) {
-    for (const message of messages) {
-      await using conn = await connect(server.addr.port);
-      await writeAll(conn, encoder.encode(message));
-      assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
-    }
-  }
-  assert.deepEqual(
-    recorder.ofType("message").map((event) => decoder.decode(event.data)),
-    [...messages, ...messages, ...messages],
-  );
-});
-
-Deno.test("serve() with events delivers only the kinds asked for, and counts everything", async () => {
-  const recorder = new EventRecorder();
-  const server = serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onEvent: recorder.record,
-    events: ["message", "summary"],
-  });
-  for (const message of ["one", "two"]) {
-    await using conn = await connect(server.addr.port);
-    await writeAll(conn, encoder.encode(message));
-    assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
-  }
-  await server.shutdown();
-  assert.deepEqual(
-    recorder.events.map((event) => event.type),
-    ["message", "message", "summary"],
-  );
-  assert.equal(server.stats.connections, 2);
-  assert.equal(server.stats.messages, 2);
-});
-
-Deno.test("serve() refuses an unknown event type", () => {
-  assert.throws(
-    () => serve({ port: 0, events: ["message", "bogus" as "message"] }),
-    { name: "TypeError", message: /Invalid event type "bogus"/ },
-  );
-});
-
-Deno.test("serve() with closeEvents unusual reports closes other than the normal end", async () => {
-  const { server, recorder } = start({ closeEvents: "unusual", idleTimeout: 50 });
-  await using _ = server;
-  await using conn = await connect(server.addr.port);
-  await writeAll(conn, encoder.encode("Hai from client"));
-  assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
-  conn.close();
-  await using silent = await connect(server.addr.port);
-  const idle = await recorder.waitFor("close");
-  assert.equal(idle.reason, "idle");
-  assert.equal(idle.id, 2);
-  assert.equal(recorder.ofType("close").length, 1);
-  assert.equal((await readAll(silent)).length, 0);
-  assert.equal(server.stats.connections, 2);
-});
-
-Deno.test("serve() with previewBytes gives observers a copy of a message's start, whole after the close", async () => {
-  const { server, recorder } = start({ framing: "line", previewBytes: 8 });
-  await using _ = server;
-  const line = "0123456789".repeat(500) + "\n"; // grows past the first read's buffer
-  for (let i = 0; i < 2; i++) {
-    await using conn = await connect(server.addr.port);
-    await writeAll(conn, encoder.encode(line));
-    assert.equal(decoder.decode(await readAll(conn)), "Thanks for connecting");
-  }
-  await recorder.waitForCount("close", 2);
-  const messages = recorder.ofType("message");
-  assert.deepEqual(messages.map((event) => decoder.decode(event.data)), ["01234567", "01234567"]);
-  assert.deepEqual(messages.map((event) => event.bytes), [line.length, line.length]);
-});
-
-Deno.test("readMessage() grows a long line in place and leaves the caller's start buffer alone", async () => {
-  const bytes = encoder.encode("x".repeat(300_000) + "\n");
-  let offset = 0;
-  const reader = {
-    read(p: Uint8Array) {
-      if (offset >= bytes.length) return Promise.resolve(null);
-      const count = Math.min(p.length, 7000, bytes.length - offset);
-      p.set(bytes.subarray(offset, offset + count));
-      offset += count;
-      return Promise.resolve(count);
-    },
-  };
-  const start = new Uint8Array(1024);
-  start.set(encoder.encode("x"));
-  offset = 1;
-  const message = await readMessage(reader, { framing: "line", start: start.subarray(0, 1) });
-  assert.equal(message.end, "newline");
-  assert.equal(message.data.length, bytes.length);
-  assert.ok(message.data.every((byte, index) => byte === bytes[index]));
-  assert.equal(start.length, 1024, "the start buffer was detached");
-});
-
 Deno.test("serve() counts at shutdown only the connections still in an exchange", async () => {
-  const { server, recorder } = start({ framing: "line", drainTimeout: 100 });
+  const { server, recorder } = serveRecorded({ framing: "line", drainTimeout: 100 });
   // Answered, with bytes after the newline: the server lingers for its close.
   await using answered = await connect(server.addr.port);
   await writeAll(answered, encoder.encode("done\nand more"));

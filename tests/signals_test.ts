@@ -7,17 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  hasProgram,
-  readAll,
-  scriptCommand,
-  startServer,
-  writeAll,
-} from "./_helpers.ts";
+import { canSpawn, hasProgram } from "./_process.ts";
+import { scriptCommand, startServer } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const ignore = !canSpawn;
 

@@ -7,36 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { decoder, encoder, hasProgram, LineReader, scriptCommand } from "./_helpers.ts";
+import { hasProgram, LineReader } from "./_process.ts";
+import { scriptCommand } from "./_scripts.ts";
+import { decoder, encoder, freePort } from "./_sockets.ts";
+import { makeCertificates, startTlsServer } from "./_tls.ts";
 
 const noOpenssl = !(await hasProgram("openssl"));
-
-/** A throwaway CA, a server certificate for 127.0.0.1 and one for another name only. */
-async function makeCertificates() {
-  const script = `
-set -e
-dir=$(mktemp -d)
-cd "$dir"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 -subj "/CN=Test CA" 2>/dev/null
-for name in good wrong; do
-  openssl req -newkey rsa:2048 -nodes -keyout $name.key -out $name.csr -subj "/CN=$name" 2>/dev/null
-  if [ $name = good ]; then san="DNS:localhost,IP:127.0.0.1,IP:::1"; else san="DNS:example.com"; fi
-  printf "subjectAltName=%s\\nextendedKeyUsage=serverAuth\\n" "$san" > $name.cnf
-  openssl x509 -req -in $name.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $name.pem -days 1 -extfile $name.cnf 2>/dev/null
-done
-echo "$dir"
-`;
-  const { success, stdout, stderr } = await new Deno.Command("sh", { args: ["-c", script] })
-    .output();
-  assert.ok(success, decoder.decode(stderr));
-  const dir = decoder.decode(stdout).trim();
-  return {
-    dir,
-    async [Symbol.asyncDispose]() {
-      await new Deno.Command("rm", { args: ["-rf", dir] }).output();
-    },
-  };
-}
 
 function script(name: "server.ts" | "client.ts", dir: string, args: string[]) {
   return scriptCommand(name, args, {
@@ -44,28 +20,9 @@ function script(name: "server.ts" | "client.ts", dir: string, args: string[]) {
   });
 }
 
-async function startTlsServer(dir: string, certificate = "good") {
-  const child = script("server.ts", dir, [
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--cert",
-    `${dir}/${certificate}.pem`,
-    "--key",
-    `${dir}/${certificate}.key`,
-  ]).spawn();
-  const stdout = new LineReader(child.stdout);
-  const stderr = new Response(child.stderr).text();
-  const port = (await stdout.until((line) => line.startsWith("Listening on"))).split(":").pop()!;
-  return {
-    port,
-    stdout,
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGTERM");
-      await Promise.all([child.status, stdout.rest(), stderr]);
-    },
-  };
+/** `server.ts` with one of the CA's certificates, `good` or `wrong`. */
+function startServerWith(dir: string, name = "good") {
+  return startTlsServer(dir, [], { cert: `${name}.pem`, key: `${name}.key` });
 }
 
 Deno.test({
@@ -74,8 +31,13 @@ Deno.test({
   async fn() {
     await using certificates = await makeCertificates();
     const { dir } = certificates;
-    await using server = await startTlsServer(dir);
-    const client = await script("client.ts", dir, ["--port", server.port, "--ca", `${dir}/ca.pem`])
+    await using server = await startServerWith(dir);
+    const client = await script("client.ts", dir, [
+      "--port",
+      String(server.port),
+      "--ca",
+      `${dir}/ca.pem`,
+    ])
       .output();
     assert.equal(client.code, 0, decoder.decode(client.stderr));
     assert.equal(decoder.decode(client.stdout), "Thanks for connecting");
@@ -90,7 +52,7 @@ Deno.test({
   async fn() {
     await using certificates = await makeCertificates();
     const { dir } = certificates;
-    await using server = await startTlsServer(dir);
+    await using server = await startServerWith(dir);
     const child = new Deno.Command("openssl", {
       args: [
         "s_client",
@@ -120,9 +82,7 @@ Deno.test({
   async fn() {
     await using certificates = await makeCertificates();
     const { dir } = certificates;
-    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = String(probe.addr.port);
-    probe.close();
+    const port = String(freePort());
     const openssl = new Deno.Command("openssl", {
       args: [
         "s_server",
@@ -170,18 +130,19 @@ Deno.test({
     await using certificates = await makeCertificates();
     const { dir } = certificates;
     {
-      await using server = await startTlsServer(dir);
-      const untrusted = await script("client.ts", dir, ["--port", server.port, "--tls"]).output();
+      await using server = await startServerWith(dir);
+      const untrusted = await script("client.ts", dir, ["--port", String(server.port), "--tls"])
+        .output();
       assert.equal(untrusted.code, 1);
       assert.match(
         decoder.decode(untrusted.stderr),
         /^error: Cannot connect to "127\.0\.0\.1:\d+": invalid peer certificate: UnknownIssuer\n$/,
       );
     }
-    await using server = await startTlsServer(dir, "wrong");
+    await using server = await startServerWith(dir, "wrong");
     const wrongName = await script("client.ts", dir, [
       "--port",
-      server.port,
+      String(server.port),
       "--ca",
       `${dir}/ca.pem`,
     ]).output();

@@ -6,7 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { canSpawn, decoder, LineReader, scriptCommand } from "./_helpers.ts";
+import { canSpawn, LineReader } from "./_process.ts";
+import { scriptCommand } from "./_scripts.ts";
+import { decoder } from "./_sockets.ts";
 
 /** A fresh path and the permissions for it alone; removed when disposed. */
 function socketPath() {

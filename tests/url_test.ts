@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { canSpawn, decoder, LineReader } from "./_helpers.ts";
+import { canSpawn, LineReader } from "./_process.ts";
+import { decoder } from "./_sockets.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 

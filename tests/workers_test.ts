@@ -7,18 +7,14 @@
 
 import assert from "node:assert/strict";
 import { sendMessage } from "../lib/mod.ts";
-import {
-  canSpawn,
-  connect,
-  decoder,
-  encoder,
-  LineReader,
-  readAll,
-  runScript,
-  writeAll,
-} from "./_helpers.ts";
+import { canSpawn, LineReader, residentBytes } from "./_process.ts";
+import { runScript, scriptCommand } from "./_scripts.ts";
+import { connect, decoder, encoder, readAll, writeAll } from "./_sockets.ts";
 
 const root = new URL("../", import.meta.url).pathname;
+
+/** What `--workers` needs: SO_REUSEPORT, and reading the worker's module. */
+const WORKERS = ["--unstable-net", "--allow-net=127.0.0.1", `--allow-read=${root}lib`];
 
 /** Closes a connection that a timer may have closed already. */
 function closeQuietly(conn: Deno.Conn): void {
@@ -31,27 +27,17 @@ Deno.test({
   name: "server.ts --workers 2 serves from every worker and sums their counts",
   ignore: !canSpawn,
   async fn() {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        "--unstable-net",
-        "--allow-net=127.0.0.1",
-        `--allow-read=${root}lib`,
-        `${root}server.ts`,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--workers",
-        "2",
-        "--json",
-        "--framing",
-        "eof",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = scriptCommand("server.ts", [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--workers",
+      "2",
+      "--json",
+      "--framing",
+      "eof",
+    ], { permissions: WORKERS }).spawn();
     const stdout = new LineReader(child.stdout);
     const stderr = new Response(child.stderr).text();
     try {
@@ -107,7 +93,7 @@ Deno.test({
   async fn() {
     const most = Math.max(8, 2 * (navigator.hardwareConcurrency || 1));
     const { code, stderr } = await runScript("server.ts", ["--workers", String(most + 1)], {
-      permissions: ["--unstable-net", "--allow-net=127.0.0.1", `--allow-read=${root}lib`],
+      permissions: WORKERS,
     });
     assert.equal(code, 2);
     assert.match(stderr, new RegExp(`^error: Invalid workers "${most + 1}": at most ${most} `));
@@ -139,27 +125,17 @@ Deno.test({
     "server.ts --workers 2 with a log reader that stalls: the workers wait, memory stays bounded",
   ignore: !canSpawn || Deno.build.os !== "linux",
   async fn() {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--no-prompt",
-        "--unstable-net",
-        "--allow-net=127.0.0.1",
-        `--allow-read=${root}lib`,
-        `${root}server.ts`,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--workers",
-        "2",
-        "--framing",
-        "line",
-        "--keep-alive",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = scriptCommand("server.ts", [
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--workers",
+      "2",
+      "--framing",
+      "line",
+      "--keep-alive",
+    ], { permissions: WORKERS }).spawn();
     const stderr = new Response(child.stderr).text();
     const output = child.stdout.getReader();
     const conns: Deno.Conn[] = [];
@@ -172,11 +148,7 @@ Deno.test({
         head += decoder.decode(value);
       }
       const port = Number(head.match(/^Listening on 127\.0\.0\.1:(\d+)/)![1]);
-      const rss = async () => {
-        const { stdout } = await new Deno.Command("cat", { args: [`/proc/${child.pid}/status`] })
-          .output();
-        return Number(decoder.decode(stdout).match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
-      };
+      const rss = () => residentBytes(child.pid);
       const before = await rss();
       // 16 keep-alive clients send 4 KiB lines for 3 s at most, or 40,000 lines.
       const line = encoder.encode("a".repeat(4095) + "\n");

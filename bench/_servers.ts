@@ -1,10 +1,13 @@
 /**
- * Starting and measuring the processes a benchmark compares: servers that
- * print `Listening on HOST:PORT`, their CPU time, memory and descriptors, as
- * the kernel accounts them in /proc.
+ * The servers a benchmark compares: our `server.ts`, the minimal Deno and
+ * Node.js baselines, and any command that prints `Listening on HOST:PORT`.
+ * Measuring them (CPU time, memory, descriptors from /proc) is the harness
+ * the tests share, in tests/_process.ts.
  *
  * @module
  */
+
+import { deno, here, net, root } from "./_context.ts";
 
 const decoder = new TextDecoder();
 
@@ -81,56 +84,27 @@ async function waitForListeningLine(read: () => Promise<string>): Promise<number
   throw new Error("A benchmark server did not start within 20 s");
 }
 
-/**
- * Reads a file about a process from /proc. Deno grants /proc only with
- * --allow-all, so `cat` reads it: the harness needs --allow-run anyway.
- */
-function readProc(pid: number, file: string): Promise<string> {
-  return run("cat", [`/proc/${pid}/${file}`]);
+/** Our `server.ts` on a free loopback port, with `extra` flags. */
+export function ours(
+  name: string,
+  extra: string[] = [],
+  logFile?: string,
+  shell?: string,
+): Promise<BenchServer> {
+  return startBenchServer(
+    name,
+    deno,
+    ["run", net, `${root}server.ts`, "--host", "127.0.0.1", "--port", "0", ...extra],
+    { logFile, shell },
+  );
 }
 
-let ticksPerSecond: number | undefined;
-
-/** User plus system CPU time of a process so far, in milliseconds. */
-export async function cpuMs(pid: number): Promise<number> {
-  if (ticksPerSecond === undefined) {
-    const { stdout } = await new Deno.Command("getconf", { args: ["CLK_TCK"] }).output();
-    ticksPerSecond = Number(decoder.decode(stdout).trim()) || 100;
-  }
-  const stat = await readProc(pid, "stat");
-  // Fields after the command name, which may contain spaces, in parentheses.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  return (ticks / ticksPerSecond) * 1000;
+/** The lab's loop and nothing more, in Deno: the baseline for ours. */
+export function minimal(): Promise<BenchServer> {
+  return startBenchServer("minimal Deno", deno, ["run", net, `${here}minimal_server.ts`]);
 }
 
-/** Resident memory of a process, in bytes. */
-export async function residentBytes(pid: number): Promise<number> {
-  const status = await readProc(pid, "status");
-  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
-}
-
-/** How many file descriptors a process has open. */
-export async function openDescriptors(pid: number): Promise<number> {
-  return Number(await run("sh", ["-c", `ls /proc/${pid}/fd | wc -l`]));
-}
-
-/** Runs a command to completion; its stdout as text. */
-export async function run(command: string, args: string[]): Promise<string> {
-  const { success, stdout, stderr } = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-  }).output();
-  if (!success) throw new Error(`${command} failed: ${decoder.decode(stderr).trim()}`);
-  return decoder.decode(stdout);
-}
-
-/** Whether a program is on PATH. */
-export async function hasProgram(name: string): Promise<boolean> {
-  const { success } = await new Deno.Command("sh", {
-    args: ["-c", `command -v ${name}`],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return success;
+/** The same loop on Node.js's `net`. */
+export function node(): Promise<BenchServer> {
+  return startBenchServer("Node.js net", "node", [`${here}node_server.cjs`]);
 }
