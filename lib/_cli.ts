@@ -6,6 +6,8 @@
  * @module
  */
 
+import { MAX_TIMER_MS } from "./_time.ts";
+
 /** Exit codes, documented in the README. */
 export const EXIT_OK = 0;
 /** A network or runtime failure: refused, timed out, reset, port in use, no permission. */
@@ -117,9 +119,6 @@ export function parsePort(text: string, min: 0 | 1): number {
   }
   return port;
 }
-
-/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 

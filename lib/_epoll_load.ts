@@ -23,6 +23,7 @@
 import { parseAddress } from "./access.ts";
 import { formatAddress } from "./_io.ts";
 import type { EngineRun } from "./_load_engine.ts";
+import { hasTimeout, sweepPeriod } from "./_time.ts";
 
 /** Linux's numbers, the same on x86_64 and aarch64. */
 const AF_INET = 2;
@@ -180,10 +181,8 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
   const address = socketAddress(run.hostname, run.port) as Uint8Array;
   const family = address.length === 16 ? AF_INET : AF_INET6;
   const errnoView = new Deno.UnsafePointerView(c.__errno_location()!);
-  const timeoutMs = run.cycleTimeout > 0 && Number.isFinite(run.cycleTimeout)
-    ? run.cycleTimeout
-    : Infinity;
-  const sweepEveryMs = Math.min(1000, Math.max(10, timeoutMs / 4));
+  const timeoutMs = hasTimeout(run.cycleTimeout) ? run.cycleTimeout : Infinity;
+  const sweepEveryMs = sweepPeriod(timeoutMs);
 
   const epoll = c.epoll_create1(EPOLL_CLOEXEC);
   if (epoll < 0) throw new Error(`epoll_create1 failed (errno ${errnoView.getInt32()})`);

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { hasTimeout } from "./_time.ts";
+
 /**
  * Writes every byte of `bytes`: `Deno.Conn.write` may accept only part of a
  * buffer when the socket's send buffer is full.
@@ -61,7 +63,7 @@ export class IdleTimer {
   constructor(timeout: number, onIdle: () => void) {
     this.#timeout = timeout;
     this.#onIdle = onIdle;
-    if (timeout > 0 && Number.isFinite(timeout)) this.#arm(timeout);
+    if (hasTimeout(timeout)) this.#arm(timeout);
   }
 
   /** Records that a byte moved, postponing the timeout. */

@@ -14,7 +14,8 @@
  */
 
 import { exchange, type ReplySink, type SendMessageOptions } from "./client.ts";
-import { checkByteLimit, checkMs } from "./client_options.ts";
+import { checkByteLimit } from "./client_options.ts";
+import { checkTimeout } from "./_time.ts";
 
 /** Options for {@linkcode runSession}. Every field is optional. */
 export interface SessionOptions {
@@ -184,7 +185,7 @@ export async function runSession(
     throw new TypeError(`Invalid crlf "${crlf}": expected true or false`);
   }
   // Checked under the session's own names; the rest, as sendMessage's options.
-  checkMs("idleTimeout", idleTimeout);
+  checkTimeout("idleTimeout", idleTimeout);
   checkByteLimit("maxReceivedBytes", maxReceivedBytes);
   let inputEnded = false;
   async function* watched(): AsyncGenerator<Uint8Array> {
