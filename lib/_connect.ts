@@ -7,6 +7,7 @@
  */
 
 import { callAfter, closeQuietly, formatAddress } from "./_io.ts";
+import { formatMs } from "./log/units.ts";
 
 /** Where and how to connect; the caller has checked every field. */
 export interface ConnectTarget {
@@ -18,11 +19,6 @@ export interface ConnectTarget {
   /** Milliseconds; `0` for none. */
   connectTimeout: number;
   signal?: AbortSignal;
-}
-
-/** `1 s` or `250 ms`, for error messages. */
-export function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /**

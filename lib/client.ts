@@ -11,7 +11,8 @@
  */
 
 import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
-import { connect, formatMs, withContext } from "./_connect.ts";
+import { connect, withContext } from "./_connect.ts";
+import { formatMs } from "./log/units.ts";
 import {
   checkSendMessageOptions,
   DEFAULT_CONNECT_TIMEOUT,

@@ -28,7 +28,7 @@ import type { AccessPolicy } from "./access.ts";
 import type { TlsWrap } from "./_tls_server.ts";
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, PROXY_V1_MAX_BYTES } from "./proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
-import { escapeText } from "./escape.ts";
+import { escapeText } from "./log/escape.ts";
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
 export interface ConnectionSettings {

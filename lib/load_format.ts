@@ -4,7 +4,7 @@
  * @module
  */
 
-import { formatBytes, formatDuration } from "./log_format.ts";
+import { formatBytes, formatDuration } from "./log/units.ts";
 import type { LoadProgress, LoadReport } from "./load.ts";
 
 const count = new Intl.NumberFormat("en");

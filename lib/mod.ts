@@ -54,12 +54,11 @@ export {
 } from "./framing.ts";
 export type * from "./events.ts";
 export { SERVER_EVENT_TYPES } from "./events.ts";
-export { escapeBytes, type EscapeOptions, escapeText } from "./escape.ts";
+export { escapeBytes, type EscapeOptions, escapeText } from "./log/escape.ts";
 export { parseProxyHeader, PROXY_HEADER_MAX_BYTES, type ProxyHeader } from "./proxy_protocol.ts";
 export { type AccessPolicy, type AccessPolicyOptions, createAccessPolicy } from "./access.ts";
+export { formatBytes, formatDuration } from "./log/units.ts";
 export {
-  formatBytes,
-  formatDuration,
   formatEvent,
   formatEventJson,
   type FormatOptions,
@@ -68,4 +67,4 @@ export {
   READABLE_EVENT_TYPES,
   toConsoleArgs,
   toPlainText,
-} from "./log_format.ts";
+} from "./log/format.ts";

@@ -20,7 +20,7 @@ export interface ProxyHeader {
   length: number;
 }
 
-import { escapeBytes } from "./escape.ts";
+import { escapeBytes } from "./log/escape.ts";
 
 const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 /** The longest v1 header, CRLF included, as the specification sets it. */
