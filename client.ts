@@ -23,7 +23,7 @@ import denoJson from "./deno.json" with { type: "json" };
 // Only what one exchange needs loads at start: a client is often run once,
 // so its start-up time is most of its run time. Load mode loads the rest.
 import { DEFAULT_MESSAGE, sendMessage, type SendMessageOptions } from "./lib/client.ts";
-import type { LoadOptions } from "./lib/load.ts";
+import type { LoadOptions } from "./lib/load/run_load.ts";
 import { formatAddress, writeAll } from "./lib/_io.ts";
 import { clientGrants, netGranted, rerunCommand } from "./lib/_rerun.ts";
 import {
@@ -327,8 +327,8 @@ async function runLoadMode(
     }
   }
   if (load.keepAlive && bytes.at(-1) !== 0x0a) bytes = new Uint8Array([...bytes, 0x0a]);
-  const { runLoad } = await import("./lib/load.ts");
-  const { formatLoadProgress, formatLoadReport } = await import("./lib/load_format.ts");
+  const { runLoad } = await import("./lib/load/run_load.ts");
+  const { formatLoadProgress, formatLoadReport } = await import("./lib/load/format.ts");
   const live = !json && Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
   const target = formatAddress({ hostname: load.hostname ?? "127.0.0.1", port: load.port ?? 8080 });

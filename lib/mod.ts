@@ -34,7 +34,7 @@ export {
   type SendMessageResult,
 } from "./client.ts";
 export { runSession, type SessionOptions, type SessionResult, toCrlf } from "./interactive.ts";
-export { formatLoadProgress, formatLoadReport } from "./load_format.ts";
+export { formatLoadProgress, formatLoadReport } from "./load/format.ts";
 export {
   type LatencySummary,
   type LoadEngine,
@@ -42,7 +42,7 @@ export {
   type LoadProgress,
   type LoadReport,
   runLoad,
-} from "./load.ts";
+} from "./load/run_load.ts";
 export {
   type ByteReader,
   type Framing,

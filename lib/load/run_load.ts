@@ -15,12 +15,12 @@
  * @module
  */
 
-import { DEFAULT_MESSAGE } from "./client.ts";
-import { epollUnavailable, runEpollLoad } from "./_epoll_load.ts";
-import type { LoadTally } from "./_load_engine.ts";
-import { runPortableLoad } from "./_portable_load.ts";
-import { formatAddress } from "./_io.ts";
-import { checkLoadNumbers } from "./_load_checks.ts";
+import { DEFAULT_MESSAGE } from "../client.ts";
+import { epollUnavailable, runEpollLoad } from "./_epoll.ts";
+import type { LoadTally } from "./_engine.ts";
+import { runPortableLoad } from "./_portable.ts";
+import { formatAddress } from "../_io.ts";
+import { checkLoadNumbers } from "./_checks.ts";
 
 /**
  * How the load is generated.
@@ -188,7 +188,7 @@ class Samples {
  *
  * @example Ten thousand exchanges over 32 connections
  * ```ts
- * import { runLoad, serve } from "./mod.ts";
+ * import { runLoad, serve } from "../mod.ts";
  *
  * await using server = serve({ hostname: "127.0.0.1", port: 0 });
  * const report = await runLoad({ port: server.addr.port, concurrency: 32, count: 10_000 });

@@ -9,10 +9,10 @@
  * @module
  */
 
-import { isPeerGone } from "./connection.ts";
-import { closeQuietly, writeAll } from "./_io.ts";
-import type { EngineRun } from "./_load_engine.ts";
-import { hasTimeout, sweepPeriod } from "./_time.ts";
+import { isPeerGone } from "../connection.ts";
+import { closeQuietly, writeAll } from "../_io.ts";
+import type { EngineRun } from "./_engine.ts";
+import { hasTimeout, sweepPeriod } from "../_time.ts";
 
 function errorKind(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "refused";

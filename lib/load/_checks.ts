@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkTimeout } from "./_time.ts";
+import { checkTimeout } from "../_time.ts";
 
 /**
  * Throws a `RangeError` for a number out of range, and for a run that could
