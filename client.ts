@@ -421,7 +421,7 @@ export async function main(args: string[]): Promise<number> {
     });
   }
   if (parsed.crlf) {
-    const { toCrlf } = await import("./lib/interactive.ts");
+    const { toCrlf } = await import("./lib/client/session.ts");
     const message = options.message ?? DEFAULT_MESSAGE;
     options.message = typeof message === "string"
       ? message.replace(/\r?\n/g, "\r\n")

@@ -7,7 +7,7 @@
  */
 
 import type { SendMessageOptions } from "./client.ts";
-import { runSession } from "./interactive.ts";
+import { runSession } from "./client/session.ts";
 import { EXIT_INTERRUPTED, EXIT_OK, reportFailure } from "./_cli.ts";
 
 /** What `client.ts` hands over for a session. */

@@ -11,7 +11,7 @@
  */
 
 import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
-import { connect, withContext } from "./_connect.ts";
+import { connect, withContext } from "./client/connect.ts";
 import { formatMs } from "./log/units.ts";
 import {
   checkSendMessageOptions,
@@ -21,7 +21,7 @@ import {
   DEFAULT_REPLY_TIMEOUT,
   type ReplySink,
   type SendMessageOptions,
-} from "./client_options.ts";
+} from "./client/options.ts";
 
 export { DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions };
 
@@ -47,7 +47,7 @@ export interface SendMessageResult {
 
 /**
  * How an exchange ends, beyond its options: what sets an interactive session
- * (`lib/interactive.ts`) apart from one message and its reply.
+ * (`lib/client/session.ts`) apart from one message and its reply.
  */
 export interface ExchangePolicy {
   /**

@@ -33,7 +33,7 @@ export {
   type SendMessageOptions,
   type SendMessageResult,
 } from "./client.ts";
-export { runSession, type SessionOptions, type SessionResult, toCrlf } from "./interactive.ts";
+export { runSession, type SessionOptions, type SessionResult, toCrlf } from "./client/session.ts";
 export { formatLoadProgress, formatLoadReport } from "./load/format.ts";
 export {
   type LatencySummary,

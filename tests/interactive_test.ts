@@ -21,7 +21,7 @@ import {
   scriptCommand,
   startServer,
 } from "./_helpers.ts";
-import { runSession, toCrlf } from "../lib/interactive.ts";
+import { runSession, toCrlf } from "../lib/client/session.ts";
 import { serve } from "../lib/mod.ts";
 
 const noScript = !(await hasProgram("script"));

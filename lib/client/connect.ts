@@ -6,8 +6,8 @@
  * @module
  */
 
-import { callAfter, closeQuietly, formatAddress } from "./_io.ts";
-import { formatMs } from "./log/units.ts";
+import { callAfter, closeQuietly, formatAddress } from "../_io.ts";
+import { formatMs } from "../log/units.ts";
 
 /** Where and how to connect; the caller has checked every field. */
 export interface ConnectTarget {

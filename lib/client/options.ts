@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkTimeout } from "./_time.ts";
+import { checkTimeout } from "../_time.ts";
 
 /** The lab's message. */
 export const DEFAULT_MESSAGE = "Hai from client";
