@@ -11,7 +11,8 @@
  */
 
 import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
-import { connect, withContext } from "./client/connect.ts";
+import { connect } from "./client/connect.ts";
+import { withContext } from "./_errors.ts";
 import { formatMs } from "./log/units.ts";
 import {
   checkSendMessageOptions,

@@ -21,6 +21,7 @@ import type { LoadTally } from "./_engine.ts";
 import { runPortableLoad } from "./_portable.ts";
 import { formatAddress } from "../_io.ts";
 import { checkLoadNumbers } from "./_checks.ts";
+import { MissingPermission } from "../_errors.ts";
 
 /**
  * How the load is generated.
@@ -236,9 +237,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
   // in the middle of a run (or of a test on a terminal) would hang it.
   const target = formatAddress({ hostname, port });
   if (Deno.permissions.querySync({ name: "net", host: target }).state !== "granted") {
-    throw new Deno.errors.NotCapable(
-      `Requires net access to "${target}", run again with the --allow-net flag`,
-    );
+    throw new MissingPermission("net", target);
   }
   const samples = new Samples();
   const errors: Record<string, number> = {};
