@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { SendMessageResult } from "./client.ts";
+import type { SendMessageResult } from "../client.ts";
 
 /** Bytes per slice: a multiple of 3, so base64 slices join without padding. */
 const SLICE_BYTES = 3 * 256 * 1024;
