@@ -19,7 +19,6 @@
  * @module
  */
 
-import denoJson from "./deno.json" with { type: "json" };
 // Only what one exchange needs loads at start: a client is often run once,
 // so its start-up time is most of its run time. Load mode, a session, the
 // JSON result and the command for a missing permission load when used.
@@ -28,15 +27,20 @@ import { writeAll } from "./lib/_io.ts";
 import { EXIT_OK, parseCommandLine, reportFailure } from "./lib/cli/exit.ts";
 import { withoutTaskDashes } from "./lib/cli/flags.ts";
 import { addressNeeds, missingPermission, unixNeeds } from "./lib/cli/permissions.ts";
-import { readStdin, stdoutSink } from "./lib/cli/client_io.ts";
-import { CLIENT_TASK_FLAG, parseClientArgs } from "./lib/cli/client_args.ts";
+import { CLIENT_TASK_FLAG, parseClientArgs, readStdin, stdoutSink } from "./lib/cli/client_args.ts";
 
 export { type ClientArgs, parseClientArgs } from "./lib/cli/client_args.ts";
 
 const USAGE_HINT = "Usage: deno task client [flags] [MESSAGE]; --help lists them";
 
-function printUsage(): void {
-  console.log(`TCP client ${denoJson.version}: the networking lab's client, production grade
+/** The version in deno.json, read only for --help and --version. */
+async function version(): Promise<string> {
+  const { default: denoJson } = await import("./deno.json", { with: { type: "json" } });
+  return denoJson.version;
+}
+
+function printUsage(version: string): void {
+  console.log(`TCP client ${version}: the networking lab's client, production grade
 
 Usage: deno task client [flags] [MESSAGE]
        deno run --allow-net=HOST:PORT client.ts [flags] [MESSAGE]
@@ -115,7 +119,7 @@ short), 2 wrong command line, 130 Ctrl-C in an -i session.`);
 export async function main(args: string[]): Promise<number> {
   const parsed = await parseCommandLine(() => parseClientArgs(args), {
     printUsage,
-    version: denoJson.version,
+    version,
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;

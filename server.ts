@@ -22,7 +22,6 @@
  * @module
  */
 
-import denoJson from "./deno.json" with { type: "json" };
 import { parseCommandLine, reportFailure } from "./lib/cli/exit.ts";
 import { withoutTaskDashes } from "./lib/cli/flags.ts";
 import { addressNeeds, missingPermission, unixNeeds, workerNeeds } from "./lib/cli/permissions.ts";
@@ -34,8 +33,14 @@ export { parseServerArgs, type ServerArgs } from "./lib/cli/server_args.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 
-function printUsage(): void {
-  console.log(`TCP server ${denoJson.version}: the networking lab's server, production grade
+/** The version in deno.json, read only for --help and --version. */
+async function version(): Promise<string> {
+  const { default: denoJson } = await import("./deno.json", { with: { type: "json" } });
+  return denoJson.version;
+}
+
+function printUsage(version: string): void {
+  console.log(`TCP server ${version}: the networking lab's server, production grade
 
 Usage: deno task server [flags]
        deno run --allow-net=HOST:PORT server.ts [flags]
@@ -113,7 +118,7 @@ Exit codes: 0 clean shutdown, 1 cannot listen, 2 wrong command line.`);
 export async function main(args: string[]): Promise<number> {
   const parsed = await parseCommandLine(() => parseServerArgs(args), {
     printUsage,
-    version: denoJson.version,
+    version,
     usageHint: USAGE_HINT,
   });
   if (typeof parsed === "number") return parsed;

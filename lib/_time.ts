@@ -1,7 +1,7 @@
 /**
  * Timeouts in milliseconds, as every option and flag takes them: the longest
- * a timer can wait, the check on a timeout option, and how often a sweep
- * looks for what has run out of time.
+ * a timer can wait, the check on a timeout option, how an error message
+ * states one, and how often a sweep looks for what has run out of time.
  *
  * @module
  */
@@ -21,6 +21,11 @@ export function checkTimeout(name: string, value: unknown): void {
       `Invalid ${name} "${String(value)}": expected milliseconds from 0 (none) to ${MAX_TIMER_MS}`,
     );
   }
+}
+
+/** A timeout as error messages give it: `1 s` or `250 ms`. */
+export function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 /**

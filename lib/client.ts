@@ -13,7 +13,7 @@
 import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
 import { connect } from "./client/connect.ts";
 import { withContext } from "./_errors.ts";
-import { formatMs } from "./log/units.ts";
+import { formatMs } from "./_time.ts";
 import {
   checkSendMessageOptions,
   DEFAULT_CONNECT_TIMEOUT,

@@ -1,13 +1,16 @@
 /**
- * `client.ts`'s command line: every flag checked and turned into options for
- * `sendMessage`, a session or a load run, with one-line errors. Opens no
- * socket and reads no file, so the docs test checks every documented
- * command with it.
+ * `client.ts`'s command line and terminal: every flag checked and turned
+ * into options for `sendMessage`, a session or a load run, with one-line
+ * errors; standard input as the message, standard output for the reply.
+ * Parsing opens no socket and reads no file, so the docs test checks every
+ * documented command with it. Reads and writes are plain ones, not
+ * `Deno.stdin.readable`: streams cost start-up time.
  *
  * @module
  */
 
-import type { SendMessageOptions } from "../client.ts";
+import { DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions } from "../client.ts";
+import { writeAll } from "../_io.ts";
 import type { LoadOptions } from "../load/run_load.ts";
 import { UsageError } from "./exit.ts";
 import {
@@ -18,7 +21,6 @@ import {
   parseSize,
   withoutTaskDashes,
 } from "./flags.ts";
-import { stdinOrDefault } from "./client_io.ts";
 
 /** The flag the load task ends in: a `--` after it is the user's first. */
 export const CLIENT_TASK_FLAG = { name: "--load", words: 1 } as const;
@@ -174,4 +176,58 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
     load.engine = engine;
   }
   return { options, load, json: values.json === true, interactive, crlf };
+}
+
+/**
+ * Standard input, chunk by chunk as it comes: on a terminal, a line each
+ * time Enter is pressed.
+ */
+export async function* readStdin(): AsyncGenerator<Uint8Array> {
+  while (true) {
+    const buffer = new Uint8Array(64 * 1024);
+    const count = await Deno.stdin.read(buffer);
+    if (count === null) return;
+    yield buffer.subarray(0, count);
+  }
+}
+
+/**
+ * Standard input as the message, read as it is sent once the connection is
+ * open; an empty input (such as /dev/null) sends the lab's message instead.
+ * Reading only after connecting means a pipe that stays open and silent
+ * cannot keep the client from ever connecting.
+ */
+export async function* stdinOrDefault(): AsyncGenerator<Uint8Array> {
+  let empty = true;
+  for await (const chunk of readStdin()) {
+    empty = false;
+    yield chunk;
+  }
+  if (empty) yield new TextEncoder().encode(DEFAULT_MESSAGE);
+}
+
+/** Standard output as the reply's sink, and a way to end its last line. */
+export interface StdoutSink {
+  /** Writes the reply as it arrives; whatever arrived before a failure is written. */
+  output: ReplySink;
+  /** Ends the output's last line on a terminal, like the lab's `print`; piped output stays byte for byte. */
+  endLine: () => Promise<void>;
+}
+
+/** Standard output, for the reply: streamed as it arrives. */
+export function stdoutSink(): StdoutSink {
+  let lastByte: number | undefined;
+  return {
+    output: {
+      write(chunk: Uint8Array) {
+        lastByte = chunk[chunk.length - 1];
+        return writeAll(Deno.stdout, chunk);
+      },
+    },
+    async endLine() {
+      if (lastByte !== undefined && lastByte !== 0x0a && Deno.stdout.isTerminal()) {
+        await Deno.stdout.write(new Uint8Array([0x0a]));
+      }
+    },
+  };
 }

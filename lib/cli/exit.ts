@@ -71,7 +71,7 @@ export async function reportFailure(
  */
 export async function parseCommandLine<T>(
   parse: () => T | "help" | "version" | Promise<T | "help" | "version">,
-  script: { printUsage(): void; version: string; usageHint: string },
+  script: { printUsage(version: string): void; version(): Promise<string>; usageHint: string },
 ): Promise<T | number> {
   let parsed;
   try {
@@ -80,11 +80,11 @@ export async function parseCommandLine<T>(
     return await reportFailure(error, script.usageHint);
   }
   if (parsed === "help") {
-    script.printUsage();
+    script.printUsage(await script.version());
     return EXIT_OK;
   }
   if (parsed === "version") {
-    console.log(script.version);
+    console.log(await script.version());
     return EXIT_OK;
   }
   return parsed;

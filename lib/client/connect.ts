@@ -7,7 +7,7 @@
  */
 
 import { callAfter, closeQuietly, formatAddress } from "../_io.ts";
-import { formatMs } from "../log/units.ts";
+import { formatMs } from "../_time.ts";
 import { opError } from "../_errors.ts";
 
 /** Where and how to connect; the caller has checked every field. */

@@ -36,8 +36,3 @@ export function formatDuration(ms: number): string {
     maximumFractionDigits: value < 10 && unit !== "millisecond" ? 1 : 0,
   }).format(value);
 }
-
-/** `1 s` or `250 ms`, for error messages. */
-export function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
