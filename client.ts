@@ -22,12 +22,17 @@
 // Only what one exchange needs loads at start: a client is often run once,
 // so its start-up time is most of its run time. Load mode, a session, the
 // JSON result and the command for a missing permission load when used.
-import { DEFAULT_MESSAGE, sendMessage } from "./lib/client.ts";
-import { writeAll } from "./lib/_io.ts";
 import { EXIT_OK, parseCommandLine, reportFailure } from "./lib/cli/exit.ts";
 import { withoutTaskDashes } from "./lib/cli/flags.ts";
 import { addressNeeds, missingPermission, unixNeeds } from "./lib/cli/permissions.ts";
-import { CLIENT_TASK_FLAG, parseClientArgs, readStdin, stdoutSink } from "./lib/cli/client_args.ts";
+import {
+  CLIENT_TASK_FLAG,
+  DEFAULT_MESSAGE,
+  parseClientArgs,
+  readStdin,
+  sendMessage,
+  stdoutSink,
+} from "./lib/cli/client_args.ts";
 
 export { type ClientArgs, parseClientArgs } from "./lib/cli/client_args.ts";
 
@@ -172,9 +177,8 @@ export async function main(args: string[]): Promise<number> {
     const result = await sendMessage({ ...options, output: json ? undefined : output });
     await endLine();
     if (json) {
-      const { resultJson } = await import("./lib/cli/result_json.ts");
-      const encoder = new TextEncoder();
-      for (const piece of resultJson(result)) await writeAll(Deno.stdout, encoder.encode(piece));
+      const { writeResultJson } = await import("./lib/cli/result_json.ts");
+      await writeResultJson(result);
     }
     if (result.bytesReceived === 0) {
       // The client cannot tell a server that read the message and chose to

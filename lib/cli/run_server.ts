@@ -6,8 +6,8 @@
  * @module
  */
 
-import { clearStaleSocket, READABLE_EVENT_TYPES, serve, type ServerStats } from "../mod.ts";
-import type { ServeOptions } from "../mod.ts";
+import { clearStaleSocket, serve, type ServeOptions, type ServerStats } from "../mod.ts";
+import { READABLE_EVENT_TYPES } from "../log/format.ts";
 import { serveWorkers } from "../_workers.ts";
 import { formatAddress } from "../_io.ts";
 import { errorDetail, opError, withContext } from "../_errors.ts";

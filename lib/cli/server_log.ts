@@ -5,13 +5,8 @@
  * @module
  */
 
-import {
-  formatEvent,
-  formatEventJson,
-  type ServerEvent,
-  toConsoleArgs,
-  toPlainText,
-} from "../mod.ts";
+import type { ServerEvent } from "../mod.ts";
+import { formatEvent, formatEventJson, toConsoleArgs, toPlainText } from "../log/format.ts";
 
 /** A logger for the server's events, with a way to write out what it holds. */
 export type ServerLogger = ((event: ServerEvent) => void) & { flush(): void };
