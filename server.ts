@@ -24,7 +24,7 @@
 
 import { parseCommandLine, reportFailure } from "./lib/cli/exit.ts";
 import { withoutTaskDashes } from "./lib/cli/flags.ts";
-import { addressNeeds, missingPermission, unixNeeds, workerNeeds } from "./lib/cli/permissions.ts";
+import { addressNeeds, missingPermission, unixNeeds } from "./lib/cli/permissions.ts";
 import { readPem } from "./lib/cli/pem.ts";
 import { parseServerArgs, SERVER_TASK_FLAG } from "./lib/cli/server_args.ts";
 import { runServer } from "./lib/cli/run_server.ts";
@@ -132,7 +132,7 @@ export async function main(args: string[]): Promise<number> {
   };
   // Asked before listening so that the answer is the whole command to run.
   const needs = path === undefined ? addressNeeds(hostname, port) : unixNeeds(path);
-  const missing = missingPermission(workers > 1 ? [...needs, ...workerNeeds()] : needs);
+  const missing = missingPermission(needs);
   if (missing) return await reportFailure(missing, "", rerun);
   if (tlsFiles) {
     try {

@@ -10,7 +10,8 @@ import { clearStaleSocket, serve, type ServeOptions, type ServerStats } from "..
 import { READABLE_EVENT_TYPES } from "../log/format.ts";
 import { serveWorkers } from "../_workers.ts";
 import { formatAddress } from "../_io.ts";
-import { errorDetail, opError, withContext } from "../_errors.ts";
+import { errorDetail, MissingPermission, opError, withContext } from "../_errors.ts";
+import { workerNeeds } from "./permissions.ts";
 import { EXIT_INTERRUPTED, EXIT_OK, reportFailure } from "./exit.ts";
 import {
   createLogger,
@@ -145,7 +146,18 @@ async function startWorkers(
   quiet: boolean,
 ): Promise<Running> {
   const startedAt = performance.now();
-  const pool = await serveWorkers(options, count, quiet ? logErrorsToStderr : log);
+  let pool;
+  try {
+    pool = await serveWorkers(options, count, quiet ? logErrorsToStderr : log);
+  } catch (error) {
+    // What a worker pool lacks is the right to read lib/, which each worker
+    // loads afresh; the pool says so once it knows Deno has --unstable-net.
+    const [need] = workerNeeds();
+    if (error instanceof Deno.errors.NotCapable && !(error instanceof MissingPermission) && need) {
+      throw new MissingPermission(...need, { cause: error });
+    }
+    throw error;
+  }
   const address = formatAddress({ hostname: options.hostname ?? "0.0.0.0", port: pool.port });
   log({ type: "listening", time: Date.now(), address });
   let finish!: (stats: ServerStats) => void;
