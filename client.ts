@@ -26,6 +26,7 @@ import { EXIT_OK, parseCommandLine, reportFailure } from "./lib/cli/exit.ts";
 import { withoutTaskDashes } from "./lib/cli/flags.ts";
 import { addressNeeds, missingPermission, unixNeeds } from "./lib/cli/permissions.ts";
 import {
+  CLIENT_DEFAULTS,
   CLIENT_TASK_FLAG,
   DEFAULT_MESSAGE,
   parseClientArgs,
@@ -58,8 +59,8 @@ The client and load tasks may reach any port of 127.0.0.1, [::1] and
 localhost; for another host the client prints the deno run command that works.
 A -- before the flags (the npm habit) is ignored; any later -- ends the flags.
 
-  --host HOST              server name or address (default 127.0.0.1)
-  -p, --port PORT          server port (default 8080)
+  --host HOST              server name or address (default ${CLIENT_DEFAULTS.hostname})
+  -p, --port PORT          server port (default ${CLIENT_DEFAULTS.port})
   --tls                    connect over TLS; the certificate must name --host
   --ca FILE                trust the certificate authorities in this PEM file too
                            (implies --tls; needs --allow-read for it)
@@ -129,7 +130,7 @@ export async function main(args: string[]): Promise<number> {
   });
   if (typeof parsed === "number") return parsed;
   const { options, caFile, load, json } = parsed;
-  const { hostname = "127.0.0.1", port = 8080, path } = options;
+  const { hostname = CLIENT_DEFAULTS.hostname, port = CLIENT_DEFAULTS.port, path } = options;
   // The command that would work, built only when a permission is missing.
   const rerun = async () => {
     const { clientGrants, rerunCommand } = await import("./lib/cli/rerun.ts");

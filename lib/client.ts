@@ -16,15 +16,13 @@ import { withContext } from "./_errors.ts";
 import { formatMs } from "./_time.ts";
 import {
   checkSendMessageOptions,
-  DEFAULT_CONNECT_TIMEOUT,
-  DEFAULT_MAX_REPLY_BYTES,
+  CLIENT_DEFAULTS,
   DEFAULT_MESSAGE,
-  DEFAULT_REPLY_TIMEOUT,
   type ReplySink,
   type SendMessageOptions,
 } from "./client/options.ts";
 
-export { DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions };
+export { CLIENT_DEFAULTS, DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions };
 
 /** What {@linkcode sendMessage} resolves to. */
 export interface SendMessageResult {
@@ -141,14 +139,14 @@ export async function exchange(
 ): Promise<SendMessageResult> {
   checkSendMessageOptions(options);
   const {
-    hostname = "127.0.0.1",
-    port = 8080,
-    message = DEFAULT_MESSAGE,
+    hostname = CLIENT_DEFAULTS.hostname,
+    port = CLIENT_DEFAULTS.port,
+    message = CLIENT_DEFAULTS.message,
     halfClose = true,
-    connectTimeout = DEFAULT_CONNECT_TIMEOUT,
-    replyTimeout = DEFAULT_REPLY_TIMEOUT,
+    connectTimeout = CLIENT_DEFAULTS.connectTimeout,
+    replyTimeout = CLIENT_DEFAULTS.replyTimeout,
     timeoutIncludesInput = true,
-    maxReplyBytes = DEFAULT_MAX_REPLY_BYTES,
+    maxReplyBytes = CLIENT_DEFAULTS.maxReplyBytes,
     output,
     path,
     tls,

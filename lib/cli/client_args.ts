@@ -25,7 +25,7 @@ import {
 // The script takes the library's client through here, not through
 // lib/mod.ts, which loads the server too: a client run once would pay for
 // that at every start.
-export { DEFAULT_MESSAGE, sendMessage } from "../client.ts";
+export { CLIENT_DEFAULTS, DEFAULT_MESSAGE, sendMessage } from "../client.ts";
 
 /** The flag the load task ends in: a `--` after it is the user's first. */
 export const CLIENT_TASK_FLAG = { name: "--load", words: 1 } as const;

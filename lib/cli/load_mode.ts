@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DEFAULT_MESSAGE, type SendMessageOptions } from "../client.ts";
+import { CLIENT_DEFAULTS, DEFAULT_MESSAGE, type SendMessageOptions } from "../client.ts";
 import { formatAddress } from "../_io.ts";
 import { type LoadOptions, runLoad } from "../load/run_load.ts";
 import { formatLoadProgress, formatLoadReport } from "../load/format.ts";
@@ -50,7 +50,8 @@ export async function runLoadMode(
   if (load.keepAlive && bytes.at(-1) !== 0x0a) bytes = new Uint8Array([...bytes, 0x0a]);
   const live = !json && Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
-  const target = formatAddress({ hostname: load.hostname ?? "127.0.0.1", port: load.port ?? 8080 });
+  const { hostname = CLIENT_DEFAULTS.hostname, port = CLIENT_DEFAULTS.port } = load;
+  const target = formatAddress({ hostname, port });
   // Ctrl-C ends the run early and still prints the report, as wrk does; a
   // second Ctrl-C stops at once.
   const stop = new AbortController();

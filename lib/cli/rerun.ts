@@ -7,6 +7,7 @@
  */
 
 import { formatAddress } from "../_io.ts";
+import { CLIENT_DEFAULTS } from "../client/options.ts";
 import { LIB_FOLDER, unixNeeds } from "./permissions.ts";
 
 /** Quotes one argument for a POSIX shell, only when it needs quoting. */
@@ -68,7 +69,13 @@ export function serverGrants(
 
 /** The permissions a client command line needs: its target, its CA file, FFI for epoll. */
 export function clientGrants(
-  { hostname = "127.0.0.1", port = 8080, path, caFile, ffi = false }: {
+  {
+    hostname = CLIENT_DEFAULTS.hostname,
+    port = CLIENT_DEFAULTS.port,
+    path,
+    caFile,
+    ffi = false,
+  }: {
     hostname?: string;
     port?: number;
     path?: string;

@@ -10,12 +10,24 @@ import { checkTimeout } from "../_time.ts";
 /** The lab's message. */
 export const DEFAULT_MESSAGE = "Hai from client";
 
-/** How long to wait for a connection to open, in milliseconds. */
-export const DEFAULT_CONNECT_TIMEOUT = 10_000;
-/** How long nothing may move before the client gives up, in milliseconds. */
-export const DEFAULT_REPLY_TIMEOUT = 30_000;
-/** The longest reply accepted, in bytes. */
-export const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
+/**
+ * The lab's client: where it connects, what it sends, and its limits.
+ * `sendMessage`, `runLoad` and `client.ts` all read their defaults here.
+ */
+export const CLIENT_DEFAULTS = {
+  /** The server's address. */
+  hostname: "127.0.0.1",
+  /** The server's port. */
+  port: 8080,
+  /** The lab's message. */
+  message: DEFAULT_MESSAGE,
+  /** How long to wait for a connection to open, in milliseconds. */
+  connectTimeout: 10_000,
+  /** How long nothing may move before the client gives up, in milliseconds. */
+  replyTimeout: 30_000,
+  /** The longest reply accepted, in bytes. */
+  maxReplyBytes: 16 * 1024 * 1024,
+} as const;
 
 /** Options for {@linkcode sendMessage}. Every field is optional; none gives the lab's client. */
 export interface SendMessageOptions {

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { DEFAULT_MESSAGE } from "../client.ts";
+import { CLIENT_DEFAULTS } from "../client/options.ts";
 import { epollUnavailable, runEpollLoad } from "./_epoll.ts";
 import type { LoadTally } from "./_engine.ts";
 import { runPortableLoad } from "./_portable.ts";
@@ -201,9 +201,9 @@ class Samples {
  */
 export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
   const {
-    hostname = "127.0.0.1",
-    port = 8080,
-    message = DEFAULT_MESSAGE,
+    hostname = CLIENT_DEFAULTS.hostname,
+    port = CLIENT_DEFAULTS.port,
+    message = CLIENT_DEFAULTS.message,
     concurrency = 32,
     count = 0,
     duration = count > 0 ? 0 : 10_000,
