@@ -14,6 +14,15 @@ export function denoErrorClass(name: string): ErrorConstructor {
   return found ?? Error;
 }
 
+/** Whether an I/O error means the peer reset or left, rather than a local fault. */
+export function isPeerGone(error: unknown): boolean {
+  return error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.NotConnected;
+}
+
 /**
  * An error's message as the detail after a colon: first letter lowercased,
  * without the `(os error N)` suffix, which only repeats it.

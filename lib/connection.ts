@@ -29,6 +29,9 @@ import type { TlsWrap } from "./_tls_server.ts";
 import { parseProxyHeader, PROXY_HEADER_MAX_BYTES, PROXY_V1_MAX_BYTES } from "./proxy_protocol.ts";
 import { closeQuietly, formatAddress, writeAll } from "./_io.ts";
 import { escapeText } from "./log/escape.ts";
+import { isPeerGone } from "./_errors.ts";
+
+export { isPeerGone };
 
 /** What every connection of one server does; resolved from `ServeOptions`. */
 export interface ConnectionSettings {
@@ -72,15 +75,6 @@ const discardBuffer = new Uint8Array(READ_CHUNK_BYTES);
  */
 const spareFirstReadBuffers: Uint8Array[] = [];
 const SPARE_BUFFERS_MAX = 1024;
-
-/** Whether an I/O error means the peer reset or left, rather than a local fault. */
-export function isPeerGone(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.NotConnected;
-}
 
 /** How a Unix socket's peer is named in events; see `Connection.peer`. */
 function unixPeer(remote: Deno.UnixAddr, local: Deno.UnixAddr): string {

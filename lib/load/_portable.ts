@@ -9,7 +9,7 @@
  * @module
  */
 
-import { isPeerGone } from "../connection.ts";
+import { isPeerGone } from "../_errors.ts";
 import { closeQuietly, writeAll } from "../_io.ts";
 import type { EngineRun } from "./_engine.ts";
 import { hasTimeout, sweepPeriod } from "../_time.ts";
