@@ -102,7 +102,7 @@ export const READABLE_EVENT_TYPES: readonly ServerEvent["type"][] = SERVER_EVENT
  *
  * @example The lab's two lines
  * ```ts
- * import { formatEvent, toPlainText } from "./log_format.ts";
+ * import { formatEvent, toPlainText } from "./format.ts";
  *
  * const lines = formatEvent({
  *   type: "message",
@@ -242,7 +242,7 @@ export function toConsoleArgs(segments: LogSegment[]): string[] {
  *
  * @example
  * ```ts
- * import { formatEventJson } from "./log_format.ts";
+ * import { formatEventJson } from "./format.ts";
  *
  * console.log(formatEventJson({ type: "listening", time: 0, address: "0.0.0.0:8080" }));
  * // {"event":"listening","time":"1970-01-01T00:00:00.000Z","address":"0.0.0.0:8080"}
