@@ -23,27 +23,6 @@ export async function writeAll(
   }
 }
 
-/** Whether an I/O error means the peer reset or left, rather than a local fault. */
-export function isPeerGone(error: unknown): boolean {
-  return error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.ConnectionAborted ||
-    error instanceof Deno.errors.UnexpectedEof ||
-    error instanceof Deno.errors.NotConnected;
-}
-
-/**
- * The class in `Deno.errors` that an error's `name` names, or `Error`: to
- * rebuild an error with more context, or one that crossed a worker's
- * boundary, as the class callers match with `instanceof`.
- */
-export function denoErrorClass(
-  name: string,
-): new (message?: string, options?: ErrorOptions) => Error {
-  const classes = Deno.errors as unknown as Record<string, new (message?: string) => Error>;
-  return Object.hasOwn(classes, name) ? classes[name] : Error;
-}
-
 /** Closes a resource that may already be closed by the peer, a timer or shutdown. */
 export function closeQuietly(closer: { close(): void }): void {
   try {

@@ -11,18 +11,18 @@
  */
 
 import { closeQuietly, formatAddress, IdleTimer, writeAll } from "./_io.ts";
-import { connect, formatMs, withContext } from "./_connect.ts";
+import { connect } from "./client/connect.ts";
+import { withContext } from "./_errors.ts";
+import { formatMs } from "./_time.ts";
 import {
   checkSendMessageOptions,
-  DEFAULT_CONNECT_TIMEOUT,
-  DEFAULT_MAX_REPLY_BYTES,
+  CLIENT_DEFAULTS,
   DEFAULT_MESSAGE,
-  DEFAULT_REPLY_TIMEOUT,
   type ReplySink,
   type SendMessageOptions,
-} from "./client_options.ts";
+} from "./client/options.ts";
 
-export { DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions };
+export { CLIENT_DEFAULTS, DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions };
 
 /** What {@linkcode sendMessage} resolves to. */
 export interface SendMessageResult {
@@ -46,7 +46,7 @@ export interface SendMessageResult {
 
 /**
  * How an exchange ends, beyond its options: what sets an interactive session
- * (`lib/interactive.ts`) apart from one message and its reply.
+ * (`lib/client/session.ts`) apart from one message and its reply.
  */
 export interface ExchangePolicy {
   /**
@@ -139,14 +139,14 @@ export async function exchange(
 ): Promise<SendMessageResult> {
   checkSendMessageOptions(options);
   const {
-    hostname = "127.0.0.1",
-    port = 8080,
-    message = DEFAULT_MESSAGE,
+    hostname = CLIENT_DEFAULTS.hostname,
+    port = CLIENT_DEFAULTS.port,
+    message = CLIENT_DEFAULTS.message,
     halfClose = true,
-    connectTimeout = DEFAULT_CONNECT_TIMEOUT,
-    replyTimeout = DEFAULT_REPLY_TIMEOUT,
+    connectTimeout = CLIENT_DEFAULTS.connectTimeout,
+    replyTimeout = CLIENT_DEFAULTS.replyTimeout,
     timeoutIncludesInput = true,
-    maxReplyBytes = DEFAULT_MAX_REPLY_BYTES,
+    maxReplyBytes = CLIENT_DEFAULTS.maxReplyBytes,
     output,
     path,
     tls,

@@ -20,8 +20,9 @@
  */
 
 import type { CloseReason, MessageEnd, ServerEvent } from "./events.ts";
-import { closeQuietly, formatAddress, isPeerGone } from "./_io.ts";
-import { escapeText } from "./escape.ts";
+import { closeQuietly, formatAddress } from "./_io.ts";
+import { isPeerGone } from "./_errors.ts";
+import { escapeText } from "./log/escape.ts";
 import type { ConnectionSettings } from "./server/_settings.ts";
 import { readProxyHeader } from "./server/proxy_protocol.ts";
 import { releaseBuffers, takeFirstReadBuffer } from "./server/_buffer_pool.ts";

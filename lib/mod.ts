@@ -87,8 +87,8 @@ export {
 } from "./server/proxy_protocol.ts";
 
 // The client's interactive session and load generator.
-export { runSession, type SessionOptions, type SessionResult, toCrlf } from "./interactive.ts";
-export { formatLoadProgress, formatLoadReport } from "./load_format.ts";
+export { runSession, type SessionOptions, type SessionResult, toCrlf } from "./client/session.ts";
+export { formatLoadProgress, formatLoadReport } from "./load/format.ts";
 export {
   type LatencySummary,
   type LoadEngine,
@@ -96,13 +96,12 @@ export {
   type LoadProgress,
   type LoadReport,
   runLoad,
-} from "./load.ts";
+} from "./load/run_load.ts";
 
 // Logging the server's events.
-export { escapeBytes, type EscapeOptions, escapeText } from "./escape.ts";
+export { escapeBytes, type EscapeOptions, escapeText } from "./log/escape.ts";
+export { formatBytes, formatDuration } from "./log/units.ts";
 export {
-  formatBytes,
-  formatDuration,
   formatEvent,
   formatEventJson,
   type FormatOptions,
@@ -110,4 +109,4 @@ export {
   type LogStyle,
   READABLE_EVENT_TYPES,
   toPlainText,
-} from "./log_format.ts";
+} from "./log/format.ts";

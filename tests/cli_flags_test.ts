@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type FlagSpec, parseFlags, UsageError, withoutTaskDashes } from "../lib/_cli.ts";
+import { type FlagSpec, parseFlags, withoutTaskDashes } from "../lib/cli/flags.ts";
+import { UsageError } from "../lib/cli/exit.ts";
 
 const specs: Record<string, FlagSpec> = {
   port: { type: "string", short: "p" },

@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { parseCount, parseDuration, parsePort, parseSize, UsageError } from "../lib/_cli.ts";
+import { parseCount, parseDuration, parsePort, parseSize } from "../lib/cli/flags.ts";
+import { UsageError } from "../lib/cli/exit.ts";
 
 /** Asserts `parse` throws a `UsageError` whose message matches `pattern`. */
 function assertRefused(parse: () => unknown, pattern: RegExp): void {

@@ -192,7 +192,7 @@ Deno.test({
   async fn() {
     // Without the check the run would never end: in a process of its own,
     // which the time limit kills, against a closed loopback port.
-    const load = new URL("../lib/load.ts", import.meta.url).href;
+    const load = new URL("../lib/load/run_load.ts", import.meta.url).href;
     for (const options of ["{ duration: 0 }", "{ duration: 0, count: 0 }"]) {
       const code = `
         import { runLoad } from "${load}";

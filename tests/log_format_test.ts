@@ -7,7 +7,7 @@ import {
   type ServerEvent,
   toPlainText,
 } from "../lib/mod.ts";
-import { toConsoleArgs } from "../lib/log_format.ts";
+import { toConsoleArgs } from "../lib/log/format.ts";
 
 const message = (text: string | Uint8Array, bytes?: number, sequence = 1): ServerEvent => {
   const data = typeof text === "string" ? new TextEncoder().encode(text) : text;

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { runSession, toCrlf } from "../lib/interactive.ts";
+import { runSession, toCrlf } from "../lib/client/session.ts";
 import { serve } from "../lib/mod.ts";
 import { decoder, encoder } from "./_sockets.ts";
 

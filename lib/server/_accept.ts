@@ -10,7 +10,7 @@
  */
 
 import type { AcceptErrorEvent, AcceptResumedEvent } from "../events.ts";
-import { isPeerGone } from "../_io.ts";
+import { isPeerGone } from "../_errors.ts";
 
 const BACKOFF_MIN_MS = 10;
 const BACKOFF_MAX_MS = 1000;

@@ -11,7 +11,7 @@
 
 import { zeroStats } from "./_stats.ts";
 import { SERVE_DEFAULTS, type ServeOptions } from "../serve_options.ts";
-import { denoErrorClass } from "../_io.ts";
+import { denoErrorClass } from "../_errors.ts";
 import type { ServerEvent, ServerStats } from "../events.ts";
 
 /** A running pool of workers. */

@@ -21,7 +21,7 @@ export interface ProxyHeader {
   length: number;
 }
 
-import { escapeBytes } from "../escape.ts";
+import { escapeBytes } from "../log/escape.ts";
 import { formatAddress } from "../_io.ts";
 import type { Connection } from "../connection.ts";
 

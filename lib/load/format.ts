@@ -4,8 +4,8 @@
  * @module
  */
 
-import { formatBytes, formatDuration } from "./log_format.ts";
-import type { LoadProgress, LoadReport } from "./load.ts";
+import { formatBytes, formatDuration } from "../log/units.ts";
+import type { LoadProgress, LoadReport } from "./run_load.ts";
 
 const count = new Intl.NumberFormat("en");
 const rate = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
@@ -17,7 +17,7 @@ const ms = (value: number) =>
  *
  * @example
  * ```ts
- * import { formatLoadProgress } from "./load_format.ts";
+ * import { formatLoadProgress } from "./format.ts";
  *
  * formatLoadProgress({ cycles: 12000, errors: 0, elapsedMs: 3000 });
  * // "12,000 cycles  4,000/s  0 errors  3s"
@@ -38,7 +38,7 @@ export function formatLoadProgress(progress: LoadProgress): string {
  *
  * @example
  * ```ts
- * import { formatLoadReport, runLoad } from "./mod.ts";
+ * import { formatLoadReport, runLoad } from "../mod.ts";
  *
  * const report = await runLoad({ port: 8080, count: 100 });
  * console.log(formatLoadReport(report, "127.0.0.1:8080"));

@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { SendMessageOptions } from "./client.ts";
-import { runSession } from "./interactive.ts";
-import { EXIT_INTERRUPTED, EXIT_OK, reportFailure } from "./_cli.ts";
+import type { SendMessageOptions } from "../client.ts";
+import { runSession } from "../client/session.ts";
+import { EXIT_INTERRUPTED, EXIT_OK, reportFailure } from "./exit.ts";
 
 /** What `client.ts` hands over for a session. */
 export interface InteractiveCli {
@@ -67,7 +67,7 @@ export async function runInteractive(
       if (onTerminal) await Deno.stderr.write(new Uint8Array([0x0a]));
       return EXIT_INTERRUPTED;
     }
-    return reportFailure(error, usageHint);
+    return await reportFailure(error, usageHint);
   } finally {
     Deno.removeSignalListener("SIGINT", onInterrupt);
   }

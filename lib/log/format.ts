@@ -11,13 +11,14 @@
  * and adds a line only for what the lab never reported: idle timeouts,
  * limits, resets, accept failures, shutdown. The JSON form has one object per
  * event with an ISO timestamp. Bytes from a peer are always escaped first
- * (see `escape.ts`), in both forms.
+ * (see `escape.ts`), in both forms, and cut there (`escapeBytes`' `maxBytes`).
  *
  * @module
  */
 
 import { escapeBytes, escapeText } from "./escape.ts";
-import { type ConnectionCloseEvent, SERVER_EVENT_TYPES, type ServerEvent } from "./events.ts";
+import { formatBytes, formatDuration } from "./units.ts";
+import { type ConnectionCloseEvent, SERVER_EVENT_TYPES, type ServerEvent } from "../events.ts";
 
 /** How a piece of a log line is styled on a colour terminal. */
 export type LogStyle = "plain" | "dim" | "bold" | "green" | "yellow" | "red";
@@ -51,46 +52,13 @@ const CSS: Record<LogStyle, string> = {
 
 const numberFormat = new Intl.NumberFormat("en");
 
-/** Formats a byte count with a decimal unit: `512 bytes`, `1.5 kB`, `64 MB`. */
-export function formatBytes(bytes: number): string {
-  const units = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"] as const;
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return new Intl.NumberFormat("en", {
-    style: "unit",
-    unit: units[unit],
-    unitDisplay: unit === 0 ? "long" : "short",
-    maximumFractionDigits: value < 10 && unit > 0 ? 1 : 0,
-  }).format(value);
-}
-
-/** Formats milliseconds as `850ms`, `2.5s` or `3 min`. */
-export function formatDuration(ms: number): string {
-  const [value, unit] = ms < 1000
-    ? [ms, "millisecond"]
-    : ms < 120_000
-    ? [ms / 1000, "second"]
-    : [ms / 60_000, "minute"];
-  return new Intl.NumberFormat("en", {
-    style: "unit",
-    unit,
-    unitDisplay: unit === "minute" ? "short" : "narrow",
-    maximumFractionDigits: value < 10 && unit !== "millisecond" ? 1 : 0,
-  }).format(value);
-}
-
 function plural(count: number, word: string): string {
   return `${numberFormat.format(count)} ${word}${count === 1 ? "" : "s"}`;
 }
 
+/** A message's start, escaped; the server may have kept only the start of `bytes`. */
 function preview(data: Uint8Array, bytes: number, previewBytes: number): string {
-  const shown = Math.min(data.length, previewBytes);
-  const text = escapeBytes(data.subarray(0, shown));
-  return bytes > shown ? `${text} … (${plural(bytes - shown, "more byte")})` : text;
+  return escapeBytes(data, { maxBytes: previewBytes, totalBytes: bytes });
 }
 
 function closeDetail(event: ConnectionCloseEvent): string | undefined {
@@ -134,7 +102,7 @@ export const READABLE_EVENT_TYPES: readonly ServerEvent["type"][] = SERVER_EVENT
  *
  * @example The lab's two lines
  * ```ts
- * import { formatEvent, toPlainText } from "./log_format.ts";
+ * import { formatEvent, toPlainText } from "./format.ts";
  *
  * const lines = formatEvent({
  *   type: "message",
@@ -274,7 +242,7 @@ export function toConsoleArgs(segments: LogSegment[]): string[] {
  *
  * @example
  * ```ts
- * import { formatEventJson } from "./log_format.ts";
+ * import { formatEventJson } from "./format.ts";
  *
  * console.log(formatEventJson({ type: "listening", time: 0, address: "0.0.0.0:8080" }));
  * // {"event":"listening","time":"1970-01-01T00:00:00.000Z","address":"0.0.0.0:8080"}

@@ -13,11 +13,20 @@
 export interface EscapeOptions {
   /**
    * Show at most this many bytes; the rest is summarised as
-   * `… (N more bytes)`.
+   * `… (N more bytes)`. This is the only place output is cut: the log's
+   * message previews come through here too.
    *
    * @default {Infinity}
    */
   maxBytes?: number;
+  /**
+   * How long the whole message was, when `bytes` holds only its start (a
+   * server keeps just the start of a long message for its log): the summary
+   * counts the rest from here.
+   *
+   * @default {bytes.length}
+   */
+  totalBytes?: number;
 }
 
 const NAMED_ESCAPES: Record<number, string> = {
@@ -90,7 +99,7 @@ function utf8SequenceLength(bytes: Uint8Array, index: number, end: number): numb
  * @returns The escaped text, on one line.
  */
 export function escapeBytes(bytes: Uint8Array, options: EscapeOptions = {}): string {
-  const { maxBytes = Infinity } = options;
+  const { maxBytes = Infinity, totalBytes = bytes.length } = options;
   const end = Math.min(bytes.length, maxBytes);
   let out = "";
   let runStart = 0; // start of a run of bytes that pass through unchanged
@@ -128,7 +137,8 @@ export function escapeBytes(bytes: Uint8Array, options: EscapeOptions = {}): str
     index += length;
   }
   flushRun(end);
-  if (bytes.length > end) out += ` … (${bytes.length - end} more bytes)`;
+  const rest = Math.max(totalBytes, bytes.length) - end;
+  if (rest > 0) out += ` … (${rest.toLocaleString("en")} more byte${rest === 1 ? "" : "s"})`;
   return out;
 }
 

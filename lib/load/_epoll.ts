@@ -3,8 +3,8 @@
  * one, driven through epoll with libc's socket calls over Deno's FFI.
  *
  * Why it exists: profiled against our server, the portable engine spends
- * about 90 µs of CPU per cycle, against about 40 µs for a compiled epoll
- * client. Our own code is a small part of that; the rest is the runtime's
+ * about twice the CPU per cycle of a compiled epoll client (the figures are
+ * in the README's performance notes). Our own code is a small part of that; the rest is the runtime's
  * work around each of the cycle's five operations (a promise, a resource, an
  * address object, and the `getsockname`, `getpeername` and `shutdown` calls
  * Deno makes on every connection). On a two-core machine the load generator
@@ -20,138 +20,13 @@
  * @module
  */
 
-import { parseAddress } from "./server/access.ts";
-import { formatAddress } from "./_io.ts";
-import type { EngineRun } from "./_load_engine.ts";
+import type { EngineRun } from "./_engine.ts";
+import { hasTimeout, sweepPeriod } from "../_time.ts";
+import { EAGAIN, EINTR, EPOLL_CLOEXEC, EPOLLERR, EPOLLHUP, EPOLLIN } from "./_libc.ts";
+import { EPOLLOUT, EPOLLRDHUP, errnoKind, EVENT_BYTES, EVENT_DATA_OFFSET } from "./_libc.ts";
+import { LinuxSockets, MSG_NOSIGNAL, SHUT_WR, socketAddress } from "./_libc.ts";
 
-/** Linux's numbers, the same on x86_64 and aarch64. */
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const EPOLL_CLOEXEC = 0o2000000;
-const EPOLL_CTL_ADD = 1;
-const EPOLLIN = 0x1;
-const EPOLLOUT = 0x4;
-const EPOLLERR = 0x8;
-const EPOLLHUP = 0x10;
-const EPOLLRDHUP = 0x2000;
-const EPOLLET = 0x80000000;
-const SOL_SOCKET = 1;
-const SO_ERROR = 4;
-const SHUT_WR = 1;
-const MSG_NOSIGNAL = 0x4000;
-const EINTR = 4;
-const EAGAIN = 11;
-const EPIPE = 32;
-const ECONNABORTED = 103;
-const ECONNRESET = 104;
-const ENOTCONN = 107;
-const ETIMEDOUT = 110;
-const ECONNREFUSED = 111;
-const EINPROGRESS = 115;
-
-/**
- * Lengths and results are declared 32-bit: 64-bit ones cross as BigInts on a
- * slower path, and no length here comes near 2 GiB (both x86_64 and aarch64
- * zero-extend a 32-bit argument).
- */
-const LIBC_SYMBOLS = {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  send: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-  recv: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-  shutdown: { parameters: ["i32", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
-  /** The same call on a helper thread, so that waiting leaves the event loop free. */
-  epoll_wait_off_thread: {
-    name: "epoll_wait",
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
-  __errno_location: { parameters: [], result: "pointer" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
-
-let libc: Libc | undefined;
-
-/** `struct epoll_event` is packed on x86_64 and padded on aarch64. */
-const EVENT_BYTES = Deno.build.arch === "x86_64" ? 12 : 16;
-const EVENT_DATA_OFFSET = Deno.build.arch === "x86_64" ? 4 : 8;
-
-/** The server's address as a `sockaddr`, or why this engine cannot reach it. */
-function socketAddress(hostname: string, port: number): Uint8Array | string {
-  // A name would need resolving as Deno.connect does (localhost is ::1 on
-  // some machines, 127.0.0.1 on others), and a zone (fe80::1%eth0) a scope id.
-  const parsed = hostname.includes("%") ? undefined : parseAddress(hostname);
-  if (!parsed) return `it needs an IP address without a zone, not "${hostname}"`;
-  if (parsed.family === 4) {
-    const address = new Uint8Array(16);
-    const view = new DataView(address.buffer);
-    view.setUint16(0, AF_INET, true);
-    view.setUint16(2, port, false);
-    view.setUint32(4, Number(parsed.value), false);
-    return address;
-  }
-  const address = new Uint8Array(28);
-  const view = new DataView(address.buffer);
-  view.setUint16(0, AF_INET6, true);
-  view.setUint16(2, port, false);
-  for (let i = 0; i < 16; i++) {
-    address[8 + i] = Number((parsed.value >> BigInt(8 * (15 - i))) & 0xffn);
-  }
-  return address;
-}
-
-/**
- * Why the epoll engine cannot run here, or `undefined` when it can. Never
- * prompts for a permission: without `--allow-ffi` the answer is no.
- */
-export function epollUnavailable(hostname: string, port: number): string | undefined {
-  if (Deno.build.os !== "linux") return "it runs on Linux only";
-  if (Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") {
-    return `it does not know ${Deno.build.arch}`;
-  }
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    return "it needs --allow-ffi";
-  }
-  const address = socketAddress(hostname, port);
-  if (typeof address === "string") return address;
-  // FFI calls bypass Deno's permission checks: honour --allow-net ourselves.
-  const target = formatAddress({ hostname, port });
-  if (Deno.permissions.querySync({ name: "net", host: target }).state !== "granted") {
-    return `it needs --allow-net=${target}`;
-  }
-  try {
-    libc ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
-  } catch (error) {
-    return `it could not load libc.so.6 (${(error as Error).message})`;
-  }
-  return undefined;
-}
-
-function errnoKind(errno: number): string {
-  switch (errno) {
-    case ECONNREFUSED:
-      return "refused";
-    case ECONNRESET:
-    case EPIPE:
-    case ECONNABORTED:
-    case ENOTCONN:
-      return "reset";
-    case ETIMEDOUT:
-      return "timeout";
-    default:
-      return "other";
-  }
-}
+export { epollUnavailable } from "./_libc.ts";
 
 /** Where a connection is in its cycle. */
 const IDLE = 0;
@@ -175,18 +50,15 @@ const WAIT_MS = 10;
  * Call {@linkcode epollUnavailable} first: this assumes it said yes.
  */
 export async function runEpollLoad(run: EngineRun): Promise<void> {
-  const c = libc!;
+  const linux = new LinuxSockets();
+  const c = linux.libc;
   const { payload, concurrency, keepAlive, halfClose, mayStart, tally } = run;
   const address = socketAddress(run.hostname, run.port) as Uint8Array;
-  const family = address.length === 16 ? AF_INET : AF_INET6;
-  const errnoView = new Deno.UnsafePointerView(c.__errno_location()!);
-  const timeoutMs = run.cycleTimeout > 0 && Number.isFinite(run.cycleTimeout)
-    ? run.cycleTimeout
-    : Infinity;
-  const sweepEveryMs = Math.min(1000, Math.max(10, timeoutMs / 4));
+  const timeoutMs = hasTimeout(run.cycleTimeout) ? run.cycleTimeout : Infinity;
+  const sweepEveryMs = sweepPeriod(timeoutMs);
 
   const epoll = c.epoll_create1(EPOLL_CLOEXEC);
-  if (epoll < 0) throw new Error(`epoll_create1 failed (errno ${errnoView.getInt32()})`);
+  if (epoll < 0) throw new Error(`epoll_create1 failed (errno ${linux.errno()})`);
 
   // Per-descriptor state, indexed by fd and grown as descriptors grow.
   let phase = new Uint8Array(Math.max(1024, concurrency * 2));
@@ -212,16 +84,10 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
   // The highest descriptor used: the timeout sweep and the clean-up scan to it.
   let highestFd = -1;
 
-  const event = new Uint8Array(EVENT_BYTES);
-  const eventView = new DataView(event.buffer);
   const maxEvents = 256;
   const events = new Uint8Array(EVENT_BYTES * maxEvents);
   const eventsView = new DataView(events.buffer);
   const buffer = new Uint8Array(64 * 1024);
-  const option = new Uint8Array(4);
-  const optionView = new DataView(option.buffer);
-  const optionLength = new Uint8Array(4);
-  const optionLengthView = new DataView(optionLength.buffer);
 
   let active = 0;
   let pendingStarts = 0;
@@ -236,42 +102,15 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
     tally.fail(kind);
     pendingStarts++;
   };
-  const socketError = (fd: number): number => {
-    optionLengthView.setUint32(0, 4, true);
-    if (c.getsockopt(fd, SOL_SOCKET, SO_ERROR, option, optionLength) !== 0) {
-      return errnoView.getInt32();
-    }
-    return optionView.getInt32(0, true);
-  };
-
   /** Opens a connection for a new cycle; false when it failed at once. */
   const start = (): boolean => {
     tally.started++;
-    const fd = c.socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const fd = linux.open(epoll, address);
     if (fd < 0) {
-      tally.fail(errnoKind(errnoView.getInt32()));
+      tally.fail(errnoKind(-fd));
       return false;
-    }
-    if (c.connect(fd, address, address.length) !== 0) {
-      const errno = errnoView.getInt32();
-      if (errno !== EINPROGRESS) {
-        c.close(fd);
-        tally.fail(errnoKind(errno));
-        return false;
-      }
     }
     ensure(fd);
-    // Edge-triggered, for reading and writing at once: one epoll_ctl per
-    // connection, and close() removes it.
-    eventView.setUint32(0, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, true);
-    eventView.setUint32(EVENT_DATA_OFFSET, fd, true);
-    eventView.setUint32(EVENT_DATA_OFFSET + 4, 0, true);
-    if (c.epoll_ctl(epoll, EPOLL_CTL_ADD, fd, event) !== 0) {
-      const errno = errnoView.getInt32();
-      c.close(fd);
-      tally.fail(errnoKind(errno));
-      return false;
-    }
     phase[fd] = CONNECTING;
     readable[fd] = 0;
     peerClosed[fd] = 0;
@@ -294,7 +133,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         MSG_NOSIGNAL,
       );
       if (count < 0) {
-        const errno = errnoView.getInt32();
+        const errno = linux.errno();
         if (errno === EAGAIN) return true; // the next EPOLLOUT edge resumes
         if (errno === EINTR) continue;
         fail(fd, errnoKind(errno));
@@ -355,7 +194,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         if (keepAlive) return fail(fd, "reset");
         return complete(fd);
       }
-      const errno = errnoView.getInt32();
+      const errno = linux.errno();
       if (errno === EINTR) continue;
       if (errno === EAGAIN) {
         readable[fd] = 0;
@@ -419,7 +258,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
         else if (flags & (EPOLLRDHUP | EPOLLHUP) && !peerClosed[fd]) peerClosed[fd] = PEER_FIN;
         if (phase[fd] === CONNECTING) {
           if (flags & (EPOLLERR | EPOLLHUP)) {
-            const errno = socketError(fd);
+            const errno = linux.socketError(fd);
             if (errno !== 0 || !(flags & EPOLLOUT)) {
               fail(fd, errno === 0 ? "reset" : errnoKind(errno));
               continue;

@@ -13,8 +13,9 @@
  * @module
  */
 
-import { exchange, type ReplySink, type SendMessageOptions } from "./client.ts";
-import { checkByteLimit, checkMs } from "./client_options.ts";
+import { exchange, type ReplySink, type SendMessageOptions } from "../client.ts";
+import { checkByteLimit } from "./options.ts";
+import { checkTimeout } from "../_time.ts";
 
 /** Options for {@linkcode runSession}. Every field is optional. */
 export interface SessionOptions {
@@ -104,7 +105,7 @@ export interface SessionResult {
  *
  * @example Typing SMTP by hand
  * ```ts
- * import { toCrlf } from "./interactive.ts";
+ * import { toCrlf } from "./session.ts";
  *
  * async function* typed() {
  *   yield new TextEncoder().encode("HELO me\n");
@@ -148,7 +149,7 @@ export async function* toCrlf(input: AsyncIterable<Uint8Array>): AsyncGenerator<
  *
  * @example A session with a line server
  * ```ts
- * import { runSession, serve } from "./mod.ts";
+ * import { runSession, serve } from "../mod.ts";
  *
  * await using server = serve({ hostname: "127.0.0.1", port: 0, framing: "line", keepAlive: true });
  * async function* lines() {
@@ -184,7 +185,7 @@ export async function runSession(
     throw new TypeError(`Invalid crlf "${crlf}": expected true or false`);
   }
   // Checked under the session's own names; the rest, as sendMessage's options.
-  checkMs("idleTimeout", idleTimeout);
+  checkTimeout("idleTimeout", idleTimeout);
   checkByteLimit("maxReceivedBytes", maxReceivedBytes);
   let inputEnded = false;
   async function* watched(): AsyncGenerator<Uint8Array> {

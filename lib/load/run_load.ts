@@ -15,12 +15,13 @@
  * @module
  */
 
-import { DEFAULT_MESSAGE } from "./client.ts";
-import { epollUnavailable, runEpollLoad } from "./_epoll_load.ts";
-import type { LoadTally } from "./_load_engine.ts";
-import { runPortableLoad } from "./_portable_load.ts";
-import { formatAddress } from "./_io.ts";
-import { checkLoadNumbers } from "./_load_checks.ts";
+import { CLIENT_DEFAULTS } from "../client/options.ts";
+import { epollUnavailable, runEpollLoad } from "./_epoll.ts";
+import type { LoadTally } from "./_engine.ts";
+import { runPortableLoad } from "./_portable.ts";
+import { formatAddress } from "../_io.ts";
+import { checkLoadNumbers } from "./_checks.ts";
+import { MissingPermission } from "../_errors.ts";
 
 /**
  * How the load is generated.
@@ -188,7 +189,7 @@ class Samples {
  *
  * @example Ten thousand exchanges over 32 connections
  * ```ts
- * import { runLoad, serve } from "./mod.ts";
+ * import { runLoad, serve } from "../mod.ts";
  *
  * await using server = serve({ hostname: "127.0.0.1", port: 0 });
  * const report = await runLoad({ port: server.addr.port, concurrency: 32, count: 10_000 });
@@ -200,9 +201,9 @@ class Samples {
  */
 export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
   const {
-    hostname = "127.0.0.1",
-    port = 8080,
-    message = DEFAULT_MESSAGE,
+    hostname = CLIENT_DEFAULTS.hostname,
+    port = CLIENT_DEFAULTS.port,
+    message = CLIENT_DEFAULTS.message,
     concurrency = 32,
     count = 0,
     duration = count > 0 ? 0 : 10_000,
@@ -236,9 +237,7 @@ export async function runLoad(options: LoadOptions = {}): Promise<LoadReport> {
   // in the middle of a run (or of a test on a terminal) would hang it.
   const target = formatAddress({ hostname, port });
   if (Deno.permissions.querySync({ name: "net", host: target }).state !== "granted") {
-    throw new Deno.errors.NotCapable(
-      `Requires net access to "${target}", run again with the --allow-net flag`,
-    );
+    throw new MissingPermission("net", target);
   }
   const samples = new Samples();
   const errors: Record<string, number> = {};

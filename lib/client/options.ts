@@ -5,18 +5,29 @@
  * @module
  */
 
+import { checkTimeout } from "../_time.ts";
+
 /** The lab's message. */
 export const DEFAULT_MESSAGE = "Hai from client";
 
-/** How long to wait for a connection to open, in milliseconds. */
-export const DEFAULT_CONNECT_TIMEOUT = 10_000;
-/** How long nothing may move before the client gives up, in milliseconds. */
-export const DEFAULT_REPLY_TIMEOUT = 30_000;
-/** The longest reply accepted, in bytes. */
-export const DEFAULT_MAX_REPLY_BYTES = 16 * 1024 * 1024;
-
-/** Timers fire at once past 2^31 - 1 ms, so no timeout may be longer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * The lab's client: where it connects, what it sends, and its limits.
+ * `sendMessage`, `runLoad` and `client.ts` all read their defaults here.
+ */
+export const CLIENT_DEFAULTS = {
+  /** The server's address. */
+  hostname: "127.0.0.1",
+  /** The server's port. */
+  port: 8080,
+  /** The lab's message. */
+  message: DEFAULT_MESSAGE,
+  /** How long to wait for a connection to open, in milliseconds. */
+  connectTimeout: 10_000,
+  /** How long nothing may move before the client gives up, in milliseconds. */
+  replyTimeout: 30_000,
+  /** The longest reply accepted, in bytes. */
+  maxReplyBytes: 16 * 1024 * 1024,
+} as const;
 
 /** Options for {@linkcode sendMessage}. Every field is optional; none gives the lab's client. */
 export interface SendMessageOptions {
@@ -112,15 +123,6 @@ export interface ReplySink {
   write(chunk: Uint8Array): Promise<unknown>;
 }
 
-/** Throws a `RangeError` unless `value` is a timeout in milliseconds: 0 (none) up to 2^31 - 1. */
-export function checkMs(name: string, value: unknown): void {
-  if (typeof value !== "number" || !(value >= 0 && value <= MAX_TIMER_MS)) {
-    throw new RangeError(
-      `Invalid ${name} "${String(value)}": expected milliseconds from 0 (none) to ${MAX_TIMER_MS}`,
-    );
-  }
-}
-
 /** Throws a `RangeError` unless `value` is a whole number of bytes, at least 1, or `Infinity`. */
 export function checkByteLimit(name: string, value: unknown): void {
   if (!(value === Infinity || (Number.isSafeInteger(value) && (value as number) >= 1))) {
@@ -187,8 +189,8 @@ export function checkSendMessageOptions(options: SendMessageOptions): void {
       throw new TypeError(`Invalid ${name} "${String(value)}": expected true or false`);
     }
   }
-  if (connectTimeout !== undefined) checkMs("connectTimeout", connectTimeout);
-  if (replyTimeout !== undefined) checkMs("replyTimeout", replyTimeout);
+  if (connectTimeout !== undefined) checkTimeout("connectTimeout", connectTimeout);
+  if (replyTimeout !== undefined) checkTimeout("replyTimeout", replyTimeout);
   if (maxReplyBytes !== undefined) checkByteLimit("maxReplyBytes", maxReplyBytes);
   if (
     output !== undefined && !(output instanceof WritableStream) &&

@@ -4,8 +4,7 @@
  * @module
  */
 
-/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { checkTimeout } from "../_time.ts";
 
 /**
  * Throws a `RangeError` for a number out of range, and for a run that could
@@ -23,13 +22,8 @@ export function checkLoadNumbers(
   if (!(Number.isSafeInteger(count) && count >= 0)) {
     throw new RangeError(`Invalid count "${count}": expected a whole number, 0 for none`);
   }
-  for (const [name, ms] of [["duration", duration], ["cycleTimeout", cycleTimeout]] as const) {
-    if (typeof ms !== "number" || !(ms >= 0 && ms <= MAX_TIMER_MS)) {
-      throw new RangeError(
-        `Invalid ${name} "${ms}": expected milliseconds from 0 (none) to ${MAX_TIMER_MS}`,
-      );
-    }
-  }
+  checkTimeout("duration", duration);
+  checkTimeout("cycleTimeout", cycleTimeout);
   if (count === 0 && duration === 0 && !stoppable) {
     throw new RangeError(
       "A load with neither count nor duration would never end: give one, or a signal to stop it",

@@ -9,8 +9,10 @@
  * @module
  */
 
-import { closeQuietly, isPeerGone, writeAll } from "./_io.ts";
-import type { EngineRun } from "./_load_engine.ts";
+import { isPeerGone } from "../_errors.ts";
+import { closeQuietly, writeAll } from "../_io.ts";
+import type { EngineRun } from "./_engine.ts";
+import { hasTimeout, sweepPeriod } from "../_time.ts";
 
 function errorKind(error: unknown): string {
   if (error instanceof Deno.errors.ConnectionRefused) return "refused";
@@ -36,7 +38,7 @@ export async function runPortableLoad(run: EngineRun): Promise<void> {
     // Reused from cycle to cycle until it has aborted once.
     connecting: new AbortController(),
   }));
-  const watchdog = cycleTimeout > 0 && Number.isFinite(cycleTimeout)
+  const watchdog = hasTimeout(cycleTimeout)
     ? setInterval(() => {
       const now = performance.now();
       for (const slot of slots) {
@@ -45,7 +47,7 @@ export async function runPortableLoad(run: EngineRun): Promise<void> {
         slot.connecting.abort(new Deno.errors.TimedOut("The cycle timed out"));
         if (slot.conn) closeQuietly(slot.conn);
       }
-    }, Math.min(1000, Math.max(10, cycleTimeout / 4)))
+    }, sweepPeriod(cycleTimeout))
     : undefined;
   type Slot = (typeof slots)[number];
 

@@ -11,7 +11,8 @@
  * @module
  */
 
-import type { SendMessageResult } from "./client.ts";
+import type { SendMessageResult } from "../client.ts";
+import { writeAll } from "../_io.ts";
 
 /** Bytes per slice: a multiple of 3, so base64 slices join without padding. */
 const SLICE_BYTES = 3 * 256 * 1024;
@@ -91,4 +92,10 @@ export function* resultJson(result: SendMessageResult): Generator<string> {
     remote: result.remoteAddress,
   });
   yield `,${rest.slice(1)}\n`;
+}
+
+/** Writes {@linkcode resultJson}'s pieces to standard output, one after another. */
+export async function writeResultJson(result: SendMessageResult): Promise<void> {
+  const encoder = new TextEncoder();
+  for (const piece of resultJson(result)) await writeAll(Deno.stdout, encoder.encode(piece));
 }

@@ -1,24 +1,12 @@
 /**
- * What `server.ts` and `client.ts` share: flag parsing with one-line errors,
- * value parsers for ports, sizes and durations, and the mapping from errors
- * to messages and exit codes.
+ * Flag parsing for `server.ts` and `client.ts`, with one-line errors, and
+ * the value parsers for ports, counts, sizes and durations.
  *
  * @module
  */
 
-/** Exit codes, documented in the README. */
-export const EXIT_OK = 0;
-/** A network or runtime failure: refused, timed out, reset, port in use, no permission. */
-export const EXIT_FAILURE = 1;
-/** The command line was wrong. */
-export const EXIT_USAGE = 2;
-/** A second Ctrl-C: stopped at once, as shells report SIGINT (128 + 2). */
-export const EXIT_INTERRUPTED = 130;
-
-/** A mistake on the command line; reported with a usage hint and exit code 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { MAX_TIMER_MS } from "../_time.ts";
+import { UsageError } from "./exit.ts";
 
 /** One flag: its kind, a one-letter alias, and whether it may repeat. */
 export interface FlagSpec {
@@ -118,9 +106,6 @@ export function parsePort(text: string, min: 0 | 1): number {
   return port;
 }
 
-/** Timers fire at once past 2^31 - 1 ms, so no duration may be longer. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, into milliseconds. */
@@ -172,65 +157,4 @@ export function parseCount(text: string, flag: string, min: number): number {
     throw new UsageError(`Invalid ${flag} "${text}": expected a whole number of at least ${min}`);
   }
   return count;
-}
-
-/** Prints `error: <message>` on stderr, red on a colour terminal. */
-export function printError(message: string, hint?: string): void {
-  console.error("%cerror%c: %s", "color: red; font-weight: bold", "", message);
-  if (hint) console.error(hint);
-}
-
-/**
- * Maps an error that ended a command to a one-line message and an exit code.
- * Never shows a stack trace: the message is what the user can act on. A
- * missing permission names the whole command that would work, from
- * `rerun`, when the script can say what that is.
- */
-export function reportFailure(error: unknown, usage: string, rerun?: () => string): number {
-  if (error instanceof UsageError) {
-    printError(error.message, usage);
-    return EXIT_USAGE;
-  }
-  if (error instanceof Deno.errors.NotCapable) {
-    // Deno says: Requires net access to "0.0.0.0:9999", run again with the --allow-net flag
-    const [, kind, target] = error.message.match(/Requires (\w+) access to "([^"]+)"/) ?? [];
-    const what = kind === "net" ? "Network" : kind ? kind[0].toUpperCase() + kind.slice(1) : "";
-    const problem = target ? `${what} access to "${target}" is not allowed` : error.message;
-    const fix = rerun
-      ? `; this works: ${rerun()}`
-      : target
-      ? `: run with --allow-${kind}=${target}`
-      : "";
-    printError(problem + fix);
-    return EXIT_FAILURE;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  printError(message.replace(/ \(os error \d+\)$/, ""));
-  return EXIT_FAILURE;
-}
-
-/**
- * Runs a script's flag parsing and answers what needs no more work: a usage
- * error (printed, exit 2), `--help` and `--version` (printed, exit 0).
- * Resolves to the parsed command line, or to the exit code when done.
- */
-export async function parseCommandLine<T>(
-  parse: () => T | "help" | "version" | Promise<T | "help" | "version">,
-  script: { printUsage(): void; version: string; usageHint: string },
-): Promise<T | number> {
-  let parsed;
-  try {
-    parsed = await parse();
-  } catch (error) {
-    return reportFailure(error, script.usageHint);
-  }
-  if (parsed === "help") {
-    script.printUsage();
-    return EXIT_OK;
-  }
-  if (parsed === "version") {
-    console.log(script.version);
-    return EXIT_OK;
-  }
-  return parsed;
 }

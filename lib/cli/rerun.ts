@@ -6,7 +6,9 @@
  * @module
  */
 
-import { formatAddress } from "./_io.ts";
+import { formatAddress } from "../_io.ts";
+import { CLIENT_DEFAULTS } from "../client/options.ts";
+import { LIB_FOLDER, unixNeeds } from "./permissions.ts";
 
 /** Quotes one argument for a POSIX shell, only when it needs quoting. */
 export function shellQuote(arg: string): string {
@@ -45,20 +47,11 @@ export function netGrant(hostname: string, port: number): string {
   return `--allow-net=${hosts.map((host) => formatAddress({ hostname: host, port })).join(",")}`;
 }
 
-/**
- * Whether this process may reach (or listen on) `hostname:port`, asked
- * before any socket is opened, without prompting.
- */
-export async function netGranted(hostname: string, port: number): Promise<boolean> {
-  const host = formatAddress({ hostname, port });
-  return (await Deno.permissions.query({ name: "net", host })).state === "granted";
-}
-
 /** The permissions a server command line needs: where it listens, and the files it reads. */
 export function serverGrants(
-  { hostname = "0.0.0.0", port = 8080, path, tlsFiles, workers = 1 }: {
-    hostname?: string;
-    port?: number;
+  { hostname, port, path, tlsFiles, workers = 1 }: {
+    hostname: string;
+    port: number;
     path?: string;
     tlsFiles?: { cert: string; key: string };
     workers?: number;
@@ -66,7 +59,7 @@ export function serverGrants(
 ): string[] {
   const reads = tlsFiles ? [tlsFiles.cert, tlsFiles.key] : [];
   // A worker loads its modules afresh from lib/.
-  if (workers > 1) reads.push(scriptName(new URL(".", import.meta.url)).replace(/\/$/, ""));
+  if (workers > 1) reads.push(scriptName(LIB_FOLDER).replace(/\/$/, ""));
   return [
     ...(workers > 1 ? ["--unstable-net"] : []),
     ...(path === undefined ? [netGrant(hostname, port)] : unixGrants(path)),
@@ -76,7 +69,13 @@ export function serverGrants(
 
 /** The permissions a client command line needs: its target, its CA file, FFI for epoll. */
 export function clientGrants(
-  { hostname = "127.0.0.1", port = 8080, path, caFile, ffi = false }: {
+  {
+    hostname = CLIENT_DEFAULTS.hostname,
+    port = CLIENT_DEFAULTS.port,
+    path,
+    caFile,
+    ffi = false,
+  }: {
     hostname?: string;
     port?: number;
     path?: string;
@@ -92,5 +91,5 @@ export function clientGrants(
 }
 
 function unixGrants(path: string): string[] {
-  return [`--allow-read=${path}`, `--allow-write=${path}`, `--allow-net=unix:${path}`];
+  return unixNeeds(path).map(([name, target]) => `--allow-${name}=${target}`);
 }

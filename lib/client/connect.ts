@@ -6,7 +6,9 @@
  * @module
  */
 
-import { callAfter, closeQuietly, formatAddress } from "./_io.ts";
+import { callAfter, closeQuietly, formatAddress } from "../_io.ts";
+import { formatMs } from "../_time.ts";
+import { opError } from "../_errors.ts";
 
 /** Where and how to connect; the caller has checked every field. */
 export interface ConnectTarget {
@@ -20,30 +22,9 @@ export interface ConnectTarget {
   signal?: AbortSignal;
 }
 
-/** `1 s` or `250 ms`, for error messages. */
-export function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
-}
-
-/**
- * Rebuilds an I/O error with the operation and address in front, keeping its
- * class (so `instanceof Deno.errors.ConnectionRefused` still holds) and the
- * original as `cause`. Drops the `(os error N)` suffix, which only repeats it.
- */
-export function withContext(error: unknown, context: string): Error {
-  if (!(error instanceof Error)) return new Error(`${context}: ${String(error)}`);
-  const detail = error.message.replace(/ \(os error \d+\)$/, "");
-  const text = `${context}: ${detail.charAt(0).toLowerCase()}${detail.slice(1)}`;
-  const ErrorClass = Object.values(Deno.errors).includes(error.constructor as typeof Error)
-    ? error.constructor as ErrorConstructor
-    : Error;
-  return new ErrorClass(text, { cause: error });
-}
-
 function connectTimedOut(target: string, connectTimeout: number): Error {
-  return new Deno.errors.TimedOut(
-    `Cannot connect to "${target}": no answer within ${formatMs(connectTimeout)}`,
-  );
+  const timedOut = new Deno.errors.TimedOut(`no answer within ${formatMs(connectTimeout)}`);
+  return opError("Cannot connect to", target, timedOut);
 }
 
 /**
@@ -145,12 +126,14 @@ async function settle<T extends Deno.Conn>(
     }
     if (error instanceof Deno.errors.WouldBlock && target.startsWith("unix:")) {
       // What Linux answers when a Unix socket's listen queue is full.
-      throw new Deno.errors.WouldBlock(
-        `Cannot connect to "${target}": the server is not accepting (its backlog is full)`,
-        { cause: error },
+      throw opError(
+        "Cannot connect to",
+        target,
+        error,
+        "the server is not accepting (its backlog is full)",
       );
     }
-    throw withContext(error, `Cannot connect to "${target}"`);
+    throw opError("Cannot connect to", target, error);
   } finally {
     cancelTimer?.();
     signal?.removeEventListener("abort", onAbort!);
@@ -188,7 +171,7 @@ async function connectTcp(
         }
       }
     }
-    throw withContext(error, `Cannot connect to "${target}"`);
+    throw opError("Cannot connect to", target, error);
   } finally {
     cancelTimer?.();
     signal?.removeEventListener("abort", onAbort);
