@@ -11,7 +11,7 @@
 
 import { zeroStats } from "./_stats.ts";
 import { SERVE_DEFAULTS, type ServeOptions } from "../serve_options.ts";
-import { denoErrorClass } from "../_errors.ts";
+import { denoErrorClass, MissingPermission } from "../_errors.ts";
 import type { ServerEvent, ServerStats } from "../events.ts";
 
 /** A running pool of workers. */
@@ -62,7 +62,7 @@ export async function serveWorkers(
     const path = decodeURIComponent(new URL("..", module).pathname).replace(/\/$/, "");
     const { state } = await Deno.permissions.query({ name: "read", path });
     if (state !== "granted") {
-      throw new Deno.errors.NotCapable(`Requires read access to "${path}" to start workers`);
+      throw new MissingPermission("read", path);
     }
   }
   const workers: Worker[] = [];
@@ -79,14 +79,12 @@ export async function serveWorkers(
       const unread = new Int32Array(new SharedArrayBuffer(4));
       let stop!: (stats: ServerStats) => void;
       stopped.push(new Promise((resolve) => stop = resolve));
-      // A worker that cannot even load (no permission to read its module,
-      // say) reports here; its error becomes the pool's, not a crash.
+      // A worker that cannot even load reports here; its error becomes the
+      // pool's, not a crash. Missing permissions were asked for above.
       thread.onerror = (event: ErrorEvent) => {
         event.preventDefault();
         const text = event.message.replace(/^Uncaught (\(in promise\) )?/, "");
-        reject(
-          /Requires \w+ access/.test(text) ? new Deno.errors.NotCapable(text) : new Error(text),
-        );
+        reject(new Error(text));
       };
       thread.onmessage = ({ data }: MessageEvent) => {
         if (data.type === "listening") resolve(data.port);
