@@ -26,6 +26,7 @@ import { DEFAULT_MESSAGE, sendMessage, type SendMessageOptions } from "./lib/cli
 import type { LoadOptions } from "./lib/load.ts";
 import { formatAddress, writeAll } from "./lib/_io.ts";
 import { clientGrants, netGranted, rerunCommand } from "./lib/_rerun.ts";
+import { stopListener } from "./lib/_signals.ts";
 import {
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
@@ -335,10 +336,7 @@ async function runLoadMode(
   // Ctrl-C ends the run early and still prints the report, as wrk does; a
   // second Ctrl-C stops at once.
   const stop = new AbortController();
-  const onInterrupt = () => {
-    if (stop.signal.aborted) Deno.exit(EXIT_INTERRUPTED);
-    stop.abort();
-  };
+  const onInterrupt = stopListener(() => stop.abort(), () => Deno.exit(EXIT_INTERRUPTED));
   Deno.addSignalListener("SIGINT", onInterrupt);
   try {
     const report = await runLoad({

@@ -54,6 +54,7 @@ import {
 import { maxWorkers, serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
+import { stopListener } from "./lib/_signals.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 /** The flag the server:workers task ends in: a `--` after it is the user's first. */
@@ -436,15 +437,14 @@ export async function main(args: string[]): Promise<number> {
   // terminal closed) drains like SIGTERM.
   let running: { shutdown(): void; finished: Promise<ServerStats | undefined> } | undefined;
   let stopping = false;
-  const onSignal = () => {
-    // A second signal: stop now.
-    if (stopping) {
-      log.flush();
-      Deno.exit(EXIT_INTERRUPTED);
-    }
+  // A second signal stops at once; the duplicate `deno task` forwards is no second one.
+  const onSignal = stopListener(() => {
     stopping = true;
     running?.shutdown();
-  };
+  }, () => {
+    log.flush();
+    Deno.exit(EXIT_INTERRUPTED);
+  });
   for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
   const removeSignalListeners = () => {
     for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, onSignal);
