@@ -27,6 +27,7 @@ import type { LoadOptions } from "./lib/load.ts";
 import { formatAddress, writeAll } from "./lib/_io.ts";
 import { clientGrants, netGranted, rerunCommand } from "./lib/_rerun.ts";
 import { stopListener } from "./lib/_signals.ts";
+import { parseHost } from "./lib/_host.ts";
 import {
   EXIT_FAILURE,
   EXIT_INTERRUPTED,
@@ -214,8 +215,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   const text = (name: string) => values[name] as string | undefined;
   const options: SendMessageOptions = {};
   if (text("host") !== undefined) {
-    if (text("host") === "") throw new UsageError(`Invalid host "": expected a name or address`);
-    options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
+    options.hostname = parseHost(text("host")!);
   }
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 1);
   if (text("unix") !== undefined) {
@@ -375,7 +375,9 @@ export async function main(args: string[]): Promise<number> {
   const rerun = () =>
     rerunCommand(import.meta.url, clientGrants({ hostname, port, path, caFile, ffi }), typed);
   // Asked before connecting so that the answer is the whole command to run.
-  if (path === undefined && !(await netGranted(hostname, port))) {
+  const granted = path !== undefined || await netGranted(hostname, port).catch((error) => error);
+  if (granted instanceof Error) return reportFailure(granted, USAGE_HINT);
+  if (!granted) {
     const target = formatAddress({ hostname, port });
     return reportFailure(
       new Deno.errors.NotCapable(`Requires net access to "${target}"`),

@@ -55,6 +55,7 @@ import { maxWorkers, serveWorkers } from "./lib/_workers.ts";
 import { formatAddress } from "./lib/_io.ts";
 import { netGranted, rerunCommand, serverGrants } from "./lib/_rerun.ts";
 import { stopListener } from "./lib/_signals.ts";
+import { parseHost } from "./lib/_host.ts";
 
 const USAGE_HINT = "Usage: deno task server [flags]; --help lists them";
 /** The flag the server:workers task ends in: a `--` after it is the user's first. */
@@ -192,9 +193,7 @@ export function parseServerArgs(
   const text = (name: string) => values[name] as string | undefined;
   const options: ServeOptions = {};
   if (text("host") !== undefined) {
-    if (text("host") === "") throw new UsageError(`Invalid host "": expected a name or address`);
-    // Accept the bracketed form people copy from URLs: [::1]
-    options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
+    options.hostname = parseHost(text("host")!);
   }
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 0);
   if (text("unix") !== undefined) {
@@ -402,7 +401,9 @@ export async function main(args: string[]): Promise<number> {
       typed,
     );
   // Asked before listening so that the answer is the whole command to run.
-  if (path === undefined && !(await netGranted(hostname, port))) {
+  const granted = path !== undefined || await netGranted(hostname, port).catch((error) => error);
+  if (granted instanceof Error) return reportFailure(granted, USAGE_HINT);
+  if (!granted) {
     const target = formatAddress({ hostname, port });
     return reportFailure(
       new Deno.errors.NotCapable(`Requires net access to "${target}"`),

@@ -7,6 +7,7 @@
  */
 
 import { formatAddress } from "./_io.ts";
+import { UsageError } from "./_cli.ts";
 
 /** Quotes one argument for a POSIX shell, only when it needs quoting. */
 export function shellQuote(arg: string): string {
@@ -51,7 +52,13 @@ export function netGrant(hostname: string, port: number): string {
  */
 export async function netGranted(hostname: string, port: number): Promise<boolean> {
   const host = formatAddress({ hostname, port });
-  return (await Deno.permissions.query({ name: "net", host })).state === "granted";
+  try {
+    return (await Deno.permissions.query({ name: "net", host })).state === "granted";
+  } catch (error) {
+    // Deno throws a URIError for a host it cannot read; the command line's
+    // check should have refused it first, and this is never a stack trace.
+    throw new UsageError(`Invalid host "${hostname}": ${(error as Error).message}`);
+  }
 }
 
 /** The permissions a server command line needs: where it listens, and the files it reads. */
