@@ -102,6 +102,9 @@ Load mode (any of these turns it on): loop connect, send, read to EOF, close
                            cycles through Linux's epoll over FFI at about half
                            the CPU per cycle; it needs --allow-ffi and an IP
                            address for --host. auto uses it where it can run.
+  The message is MESSAGE, --message or "Hai from client": a piped stdin is read
+  only for MESSAGE - (whole before the first cycle, at most 1 MiB, within the
+  duration), so a pipe that stays open cannot hold the run back.
   Each cycle half-closes after sending, as a single exchange does; add
   --no-half-close to leave that out (one operation less per cycle).
   With --json the report is one JSON object; on a terminal a live progress line
@@ -311,21 +314,13 @@ async function runLoadMode(
   json: boolean,
   rerun: () => string,
 ): Promise<number> {
-  // Every cycle sends the same bytes, so a piped message is read whole first.
+  // Every cycle sends the same bytes: read whole first, stdin only for `-`.
   let bytes: Uint8Array;
-  if (message === undefined || typeof message === "string") {
-    bytes = new TextEncoder().encode(message ?? DEFAULT_MESSAGE);
-  } else if (message instanceof Uint8Array) {
-    bytes = message;
-  } else {
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of message) chunks.push(chunk.slice());
-    bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.length;
-    }
+  try {
+    const { loadMessage } = await import("./lib/_load_message.ts");
+    bytes = await loadMessage(message, load.duration ?? (load.count ? undefined : 10_000));
+  } catch (error) {
+    return reportFailure(error, USAGE_HINT);
   }
   if (load.keepAlive && bytes.at(-1) !== 0x0a) bytes = new Uint8Array([...bytes, 0x0a]);
   const { runLoad } = await import("./lib/load.ts");
