@@ -422,14 +422,18 @@ export async function main(args: string[]): Promise<number> {
       ? message.replace(/\r?\n/g, "\r\n")
       : toCrlf(message as AsyncIterable<Uint8Array>);
   }
-  try {
-    const result = await sendMessage({ ...options, output: json ? undefined : output });
-    await endLine();
-    if (json) {
-      const { resultJson } = await import("./lib/_result_json.ts");
-      const encoder = new TextEncoder();
-      for (const piece of resultJson(result)) await writeAll(Deno.stdout, encoder.encode(piece));
+  const jsonResult = json ? await import("./lib/_result_json.ts") : undefined;
+  const collected = jsonResult?.collectReply();
+  const printJson = async (...args: Parameters<NonNullable<typeof jsonResult>["resultJson"]>) => {
+    const encoder = new TextEncoder();
+    for (const piece of jsonResult!.resultJson(...args)) {
+      await writeAll(Deno.stdout, encoder.encode(piece));
     }
+  };
+  try {
+    const result = await sendMessage({ ...options, output: collected ?? output });
+    await endLine();
+    if (collected) await printJson({ ...result, reply: collected.bytes() });
     if (result.bytesReceived === 0) {
       // The client cannot tell a server that read the message and chose to
       // say nothing from one that refused it unread (--allow): neither is
@@ -445,6 +449,13 @@ export async function main(args: string[]): Promise<number> {
     return EXIT_OK;
   } catch (error) {
     await endLine();
+    // What arrived before the failure, with the error, as the plain client prints it.
+    const reply = collected?.bytes();
+    if (reply?.length) {
+      const message = (error instanceof Error ? error.message : String(error))
+        .replace(/ \(os error \d+\)$/, "");
+      await printJson({ reply, bytesReceived: reply.length }, message).catch(() => {});
+    }
     return reportFailure(error, USAGE_HINT, rerun);
   }
 }
