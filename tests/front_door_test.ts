@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { type ClientArgs, parseClientArgs } from "../client.ts";
 import { parseServerArgs, type ServerArgs } from "../server.ts";
-import { runDeno, splitWords, startListening } from "./_commands.ts";
+import { root, runDeno, splitWords, startListening } from "./_commands.ts";
 import { canSpawn, decoder, runScript, startServer } from "./_helpers.ts";
 
 const ignore = !canSpawn;
@@ -201,7 +201,7 @@ Deno.test({
       "deno",
       "run",
       `--allow-net=127.0.0.2:${server.port}`,
-      "client.ts",
+      `${root}client.ts`,
       ...args,
     ]);
     const rerun = await runDeno(words.slice(1));
@@ -231,7 +231,7 @@ Deno.test({
     assert.deepEqual(words.slice(2), [
       "--allow-net=[::2]:9",
       "--allow-ffi",
-      "client.ts",
+      `${root}client.ts`,
       "--load",
       "--host",
       "::2",
@@ -251,7 +251,13 @@ Deno.test({
     const refused = await runDeno(["task", "-q", "server", ...args]);
     assert.equal(refused.code, 1);
     const words = commandFromError(refused.stderr, /Network access to "127\.0\.0\.2:0"/);
-    assert.deepEqual(words, ["deno", "run", "--allow-net=127.0.0.2:0", "server.ts", ...args]);
+    assert.deepEqual(words, [
+      "deno",
+      "run",
+      "--allow-net=127.0.0.2:0",
+      `${root}server.ts`,
+      ...args,
+    ]);
     await using server = await startListening(words.slice(1));
     assert.match(server.address, /^127\.0\.0\.2:\d+$/);
   },
@@ -274,7 +280,7 @@ Deno.test({
     assert.deepEqual(words.slice(2, 5), [
       "--allow-net=127.0.0.1:0",
       "--allow-read=no such.pem,k.pem",
-      "server.ts",
+      `${root}server.ts`,
     ]);
   },
 });
