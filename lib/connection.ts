@@ -139,6 +139,8 @@ export class Connection {
   #closeReason: CloseReason | undefined;
   /** What the close event says for a deadline that cut a PROXY header or TLS handshake short. */
   #closeNote: string | undefined;
+  /** How long nothing had moved when an idle close was decided. */
+  #idleMs: number | undefined;
   #replied = false;
   /** Closing twice throws `BadResource`, and building that error costs more than the exchange. */
   #closed = false;
@@ -204,6 +206,7 @@ export class Connection {
     // normal end, except that an idle keep-alive client did time out.
     const between = this.#replied && !(reason === "idle" && this.#settings.keepAlive);
     this.#closeReason ??= between ? "done" : reason;
+    if (reason === "idle") this.#idleMs ??= performance.now() - this.lastActivity;
     if (reason === "idle" && (this.#conn as { handshaking?: boolean }).handshaking) {
       this.#closeNote ??= "no TLS handshake within the idle timeout";
     }
@@ -299,6 +302,7 @@ export class Connection {
         bytesOut: this.bytesOut,
         durationMs: performance.now() - this.#startedAt,
       };
+      if (finalReason === "idle" && this.#idleMs !== undefined) event.idleMs = this.#idleMs;
       if (errorText !== undefined) event.error = errorText;
       else if (this.#closeNote !== undefined) event.error = this.#closeNote;
       this.#emit(event);
