@@ -285,7 +285,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
     load.concurrency = parseCount(text("connections")!, "connections", 1);
   }
   if (text("duration") !== undefined) {
-    load.duration = parseDuration(text("duration")!, "duration");
+    load.duration = parseDuration(text("duration")!, "duration", false);
     // The library reads 0 as "no time limit", which with no --count is a run
     // that never ends: not what anyone typing -d 0 means.
     if (load.duration === 0) {

@@ -123,12 +123,17 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, into milliseconds. */
-export function parseDuration(text: string, flag: string): number {
+/**
+ * Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, into
+ * milliseconds. `zeroMeansNone` is false for a flag that refuses 0
+ * (`--duration`), so that its errors do not offer it.
+ */
+export function parseDuration(text: string, flag: string, zeroMeansNone = true): number {
   const match = text.trim().match(/^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i);
   if (!match) {
     throw new UsageError(
-      `Invalid ${flag} "${text}": expected a duration such as 500ms, 30s or 2m, 0 for none`,
+      `Invalid ${flag} "${text}": expected a duration such as 500ms, 30s or 2m` +
+        (zeroMeansNone ? ", 0 for none" : ""),
     );
   }
   const ms = Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? "s").toLowerCase()]);
