@@ -199,7 +199,8 @@ export function parseServerArgs(
   if (text("unix") !== undefined) {
     if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
     for (const name of ["host", "port", "backlog", "allow", "deny", "max-per-peer"]) {
-      if (values[name] !== undefined) {
+      // --max-per-peer 0 is the default, no cap: nothing for a Unix socket to refuse.
+      if (values[name] !== undefined && !(name === "max-per-peer" && values[name] === "0")) {
         throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
       }
     }
