@@ -25,6 +25,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { DEFAULT_MESSAGE, sendMessage, type SendMessageOptions } from "./lib/client.ts";
 import type { LoadOptions } from "./lib/load.ts";
 import { formatAddress, writeAll } from "./lib/_io.ts";
+import { withContext } from "./lib/_connect.ts";
 import { clientGrants, netGranted, rerunCommand } from "./lib/_rerun.ts";
 import { stopListener } from "./lib/_signals.ts";
 import { parseHost } from "./lib/_host.ts";
@@ -426,8 +427,13 @@ export async function main(args: string[]): Promise<number> {
   const collected = jsonResult?.collectReply();
   const printJson = async (...args: Parameters<NonNullable<typeof jsonResult>["resultJson"]>) => {
     const encoder = new TextEncoder();
-    for (const piece of jsonResult!.resultJson(...args)) {
-      await writeAll(Deno.stdout, encoder.encode(piece));
+    try {
+      for (const piece of jsonResult!.resultJson(...args)) {
+        await writeAll(Deno.stdout, encoder.encode(piece));
+      }
+    } catch (error) {
+      // Named as the plain client names it: stdout failed, not the connection.
+      throw withContext(error, "Cannot write the reply");
     }
   };
   try {

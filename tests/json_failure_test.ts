@@ -36,3 +36,22 @@ Deno.test({
     assert.equal(decoder.decode(stderr), `error: ${result.error}\n`);
   },
 });
+
+Deno.test({
+  name: "client.ts --json into a closed pipe says it cannot write the reply, as the plain client",
+  ignore: !canSpawn,
+  async fn() {
+    await using server = await startServer([]);
+    for (const json of [["--json"], []]) {
+      const child = scriptCommand("client.ts", ["--port", String(server.port), ...json], {
+        permissions: ["--allow-net=127.0.0.1"],
+        signal: AbortSignal.timeout(20_000),
+      }).spawn();
+      // The read end closes before the client writes: its write meets EPIPE.
+      await child.stdout.cancel();
+      const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+      assert.equal(status.code, 1, stderr);
+      assert.equal(stderr, "error: Cannot write the reply: broken pipe\n", json.join(" "));
+    }
+  },
+});
