@@ -35,7 +35,8 @@ export interface ParsedFlags {
 
 /**
  * Parses `args` strictly: `--name value`, `--name=value`, `-n value`,
- * boolean `--name`, and `--` before arguments that start with a dash.
+ * `-nvalue`, boolean `--name`, and `--` before arguments that start with a
+ * dash.
  *
  * Written here rather than taken from `node:util`'s `parseArgs`, which has
  * the same rules but loads Node's compatibility layer: a fifth of a client
@@ -54,7 +55,7 @@ export function parseFlags(
     Object.entries(specs).flatMap(([name, spec]) => spec.short ? [[spec.short, name]] : []),
   );
   for (let index = 0; index < args.length; index++) {
-    const arg = args[index];
+    const arg = attachedShortValue(args[index], byShort, specs);
     if (arg === "--") {
       if (!allowPositionals && index + 1 < args.length) {
         throw new UsageError(`Unexpected argument "${args[index + 1]}"`);
@@ -91,6 +92,22 @@ export function parseFlags(
     }
   }
   return { values, positionals };
+}
+
+/**
+ * `-p9512` as `-p=9512`: a one-letter flag that takes a value may have it
+ * attached, as getopt reads it. Any other argument is returned as it is.
+ */
+function attachedShortValue(
+  arg: string,
+  byShort: Map<string, string>,
+  specs: Record<string, FlagSpec>,
+): string {
+  if (arg.length < 3 || arg[0] !== "-" || arg[1] === "-" || arg[2] === "=") return arg;
+  const name = byShort.get(arg[1]);
+  return name !== undefined && specs[name].type === "string"
+    ? `${arg.slice(0, 2)}=${arg.slice(2)}`
+    : arg;
 }
 
 /**

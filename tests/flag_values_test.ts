@@ -37,3 +37,20 @@ Deno.test("parseServerArgs() takes --max-per-peer 0, the default, with --unix", 
     /^Flags "--unix" and "--max-per-peer" cannot be used together$/,
   );
 });
+
+Deno.test("parseFlags() takes a short flag's value attached, as getopt does: -p9512", () => {
+  const client = parseClientArgs(["-p9512", "-mhi", "-c4", "-d2s"]);
+  assert.ok(typeof client === "object");
+  assert.deepEqual(
+    [client.options.port, client.options.message, client.load?.concurrency, client.load?.duration],
+    [9512, "hi", 4, 2000],
+  );
+  const server = parseServerArgs(["-p9512"]);
+  assert.ok(typeof server === "object");
+  assert.equal(server.options.port, 9512);
+  // A boolean's letters are not a value, and a flag's value is taken whole.
+  assert.match(usageError(() => parseServerArgs(["-qx"])), /^Unknown flag "-qx"$/);
+  const message = parseClientArgs(["--message", "-p9512"]);
+  assert.ok(typeof message === "object");
+  assert.equal(message.options.message, "-p9512");
+});
