@@ -100,6 +100,9 @@ Load mode (any of these turns it on): loop connect, send, read to EOF, close
                            cycles through Linux's epoll over FFI at about half
                            the CPU per cycle; it needs --allow-ffi and an IP
                            address for --host. auto uses it where it can run.
+  The message is MESSAGE, --message or "Hai from client": a piped stdin is read
+  only for MESSAGE - (whole before the first cycle, at most 1 MiB, within the
+  duration), so a pipe that stays open cannot hold the run back.
   Each cycle half-closes after sending, as a single exchange does; add
   --no-half-close to leave that out (one operation less per cycle).
   With --json the report is one JSON object; on a terminal a live progress line
@@ -174,13 +177,13 @@ export async function main(args: string[]): Promise<number> {
       ? message.replace(/\r?\n/g, "\r\n")
       : toCrlf(message as AsyncIterable<Uint8Array>);
   }
+  // --json keeps the reply as it comes, to print even when the exchange fails.
+  const jsonOut = json ? await import("./lib/cli/result_json.ts") : undefined;
+  const collected = jsonOut?.collectReply();
   try {
-    const result = await sendMessage({ ...options, output: json ? undefined : output });
+    const result = await sendMessage({ ...options, output: collected ?? output });
     await endLine();
-    if (json) {
-      const { writeResultJson } = await import("./lib/cli/result_json.ts");
-      await writeResultJson(result);
-    }
+    if (collected) await jsonOut!.writeResultJson({ ...result, reply: collected.bytes() });
     if (result.bytesReceived === 0) {
       // The client cannot tell a server that read the message and chose to
       // say nothing from one that refused it unread (--allow): neither is
@@ -196,6 +199,14 @@ export async function main(args: string[]): Promise<number> {
     return EXIT_OK;
   } catch (error) {
     await endLine();
+    // What arrived before the failure, with the error, as the plain client prints it.
+    const reply = collected?.bytes();
+    if (reply?.length) {
+      const message = (error instanceof Error ? error.message : String(error))
+        .replace(/ \(os error \d+\)$/, "");
+      await jsonOut!.writeResultJson({ reply, bytesReceived: reply.length }, message)
+        .catch(() => {});
+    }
     return await reportFailure(error, USAGE_HINT, rerun);
   }
 }

@@ -51,9 +51,10 @@ export interface SendMessageResult {
 export interface ExchangePolicy {
   /**
    * End as soon as the server closes its side, leaving the rest of the input
-   * unsent, as a session does. One exchange instead finishes sending its
-   * message (the server may have closed only its sending side, as `nc -N`
-   * does), and fails if the server does not take all of it.
+   * unsent, as a session does. One exchange instead finishes sending what
+   * it has of its message (the server may have closed only its sending
+   * side, as `nc -N` does), and fails if the server does not take all of
+   * it, or if more of a streamed message comes after the server closed.
    */
   endWithServer?: boolean;
   /** Called once the connection is open, with both ends' addresses. */
@@ -76,6 +77,8 @@ function sendAll(
     waitingForInput: (waiting: boolean) => void;
     /** The message stream failed: not the server's doing, and no reason to wait on it. */
     onInputError: (error: unknown) => void;
+    /** Whether the server has closed: input that comes after that can only be cut off. */
+    serverClosed?: () => boolean;
   },
 ): { done: Promise<void>; cancel(): void } {
   const { onProgress, waitingForInput, onInputError } = hooks;
@@ -97,6 +100,11 @@ function sendAll(
       waitingForInput(false);
       const { value, done } = next;
       if (done) break;
+      // Written now, it would be taken by the kernel and dropped by a peer
+      // that has gone: on loopback, and on any network before its reset.
+      if (hooks.serverClosed?.()) {
+        throw new Deno.errors.BrokenPipe("More of it came after the server closed");
+      }
       onProgress(0); // a chunk arriving is progress, even before it is written
       await writeAll(conn, value, onProgress);
     }
@@ -209,6 +217,10 @@ export async function exchange(
         else idle.resume();
       },
       onInputError: (error) => fail(withContext(error, "Cannot read the message")),
+      // Only once some of the message went: a server that closes before any
+      // of it either refused us (--allow: no reply) or half-closed after a
+      // greeting and still reads (nc -N with its reply queued).
+      serverClosed: () => serverClosed && bytesSent > 0,
     },
   );
   // Settled below; until then, a failed send must not count as unhandled.

@@ -86,6 +86,8 @@ export class Connection {
   closeReason: CloseReason | undefined;
   /** What the close event says for a deadline that cut a PROXY header or TLS handshake short. */
   closeNote: string | undefined;
+  /** How long nothing had moved when an idle close was decided. */
+  idleMs: number | undefined;
   /** The first read's buffer while it may go back to the pool; cleared once an observer holds it. */
   firstReadBuffer: Uint8Array | undefined;
   /** A large buffer of this connection's own, freed when done with unless an observer holds it. */
@@ -194,6 +196,7 @@ export class Connection {
   close(reason: CloseReason): void {
     const between = this.replied && !(reason === "idle" && this.settings.keepAlive);
     this.closeReason ??= between ? "done" : reason;
+    if (reason === "idle") this.idleMs ??= performance.now() - this.lastActivity;
     if (reason === "idle" && (this.conn as { handshaking?: boolean }).handshaking) {
       this.closeNote ??= "no TLS handshake within the idle timeout";
     }

@@ -169,6 +169,8 @@ export interface ConnectionCloseEvent extends ConnectionEventBase {
   bytesOut: number;
   /** How long it was open, in milliseconds. */
   durationMs: number;
+  /** For `idle`: how long nothing had moved when it was closed, in milliseconds. */
+  idleMs?: number;
   /**
    * The error that ended it, for `reset` and `error`; for `idle`, what was
    * cut short, when "idle" alone would mislead (a PROXY header or a TLS

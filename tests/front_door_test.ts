@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { type ClientArgs, parseClientArgs } from "../client.ts";
 import { parseServerArgs, type ServerArgs } from "../server.ts";
-import { runDeno, splitWords, startListening } from "./_commands.ts";
+import { root, runDeno, splitWords, startListening } from "./_commands.ts";
 import { canSpawn } from "./_process.ts";
 import { runScript, startServer } from "./_scripts.ts";
 import { decoder } from "./_sockets.ts";
@@ -203,7 +203,7 @@ Deno.test({
       "deno",
       "run",
       `--allow-net=127.0.0.2:${server.port}`,
-      "client.ts",
+      `${root}client.ts`,
       ...args,
     ]);
     const rerun = await runDeno(words.slice(1));
@@ -233,7 +233,7 @@ Deno.test({
     assert.deepEqual(words.slice(2), [
       "--allow-net=[::2]:9",
       "--allow-ffi",
-      "client.ts",
+      `${root}client.ts`,
       "--load",
       "--host",
       "::2",
@@ -253,7 +253,13 @@ Deno.test({
     const refused = await runDeno(["task", "-q", "server", ...args]);
     assert.equal(refused.code, 1);
     const words = commandFromError(refused.stderr, /Network access to "127\.0\.0\.2:0"/);
-    assert.deepEqual(words, ["deno", "run", "--allow-net=127.0.0.2:0", "server.ts", ...args]);
+    assert.deepEqual(words, [
+      "deno",
+      "run",
+      "--allow-net=127.0.0.2:0",
+      `${root}server.ts`,
+      ...args,
+    ]);
     await using server = await startListening(words.slice(1));
     assert.match(server.address, /^127\.0\.0\.2:\d+$/);
   },
@@ -276,7 +282,7 @@ Deno.test({
     assert.deepEqual(words.slice(2, 5), [
       "--allow-net=127.0.0.1:0",
       "--allow-read=no such.pem,k.pem",
-      "server.ts",
+      `${root}server.ts`,
     ]);
   },
 });

@@ -13,6 +13,7 @@ import { DEFAULT_MESSAGE, type ReplySink, type SendMessageOptions } from "../cli
 import { writeAll } from "../_io.ts";
 import type { LoadOptions } from "../load/run_load.ts";
 import { UsageError } from "./exit.ts";
+import { parseHost } from "./_host.ts";
 import {
   parseCount,
   parseDuration,
@@ -92,10 +93,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   if (values.version) return "version";
   const text = (name: string) => values[name] as string | undefined;
   const options: SendMessageOptions = {};
-  if (text("host") !== undefined) {
-    if (text("host") === "") throw new UsageError(`Invalid host "": expected a name or address`);
-    options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
-  }
+  if (text("host") !== undefined) options.hostname = parseHost(text("host")!);
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 1);
   if (text("unix") !== undefined) {
     if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
@@ -161,7 +159,7 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
     load.concurrency = parseCount(text("connections")!, "connections", 1);
   }
   if (text("duration") !== undefined) {
-    load.duration = parseDuration(text("duration")!, "duration");
+    load.duration = parseDuration(text("duration")!, "duration", false);
     // The library reads 0 as "no time limit", which with no --count is a run
     // that never ends: not what anyone typing -d 0 means.
     if (load.duration === 0) {

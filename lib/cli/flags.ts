@@ -23,7 +23,8 @@ export interface ParsedFlags {
 
 /**
  * Parses `args` strictly: `--name value`, `--name=value`, `-n value`,
- * boolean `--name`, and `--` before arguments that start with a dash.
+ * `-nvalue`, boolean `--name`, and `--` before arguments that start with a
+ * dash.
  *
  * Written here rather than taken from `node:util`'s `parseArgs`, which has
  * the same rules but loads Node's compatibility layer: a fifth of a client
@@ -42,7 +43,7 @@ export function parseFlags(
     Object.entries(specs).flatMap(([name, spec]) => spec.short ? [[spec.short, name]] : []),
   );
   for (let index = 0; index < args.length; index++) {
-    const arg = args[index];
+    const arg = attachedShortValue(args[index], byShort, specs);
     if (arg === "--") {
       if (!allowPositionals && index + 1 < args.length) {
         throw new UsageError(`Unexpected argument "${args[index + 1]}"`);
@@ -82,6 +83,22 @@ export function parseFlags(
 }
 
 /**
+ * `-p9512` as `-p=9512`: a one-letter flag that takes a value may have it
+ * attached, as getopt reads it. Any other argument is returned as it is.
+ */
+function attachedShortValue(
+  arg: string,
+  byShort: Map<string, string>,
+  specs: Record<string, FlagSpec>,
+): string {
+  if (arg.length < 3 || arg[0] !== "-" || arg[1] === "-" || arg[2] === "=") return arg;
+  const name = byShort.get(arg[1]);
+  return name !== undefined && specs[name].type === "string"
+    ? `${arg.slice(0, 2)}=${arg.slice(2)}`
+    : arg;
+}
+
+/**
  * The arguments without the `--` that `deno task X -- flags` passes on: the
  * npm habit, which Deno hands to the script as it is. That is a `--` that
  * comes first, or right after the task's own flag when the task's command
@@ -108,12 +125,17 @@ export function parsePort(text: string, min: 0 | 1): number {
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, into milliseconds. */
-export function parseDuration(text: string, flag: string): number {
+/**
+ * Parses `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds, into
+ * milliseconds. `zeroMeansNone` is false for a flag that refuses 0
+ * (`--duration`), so that its errors do not offer it.
+ */
+export function parseDuration(text: string, flag: string, zeroMeansNone = true): number {
   const match = text.trim().match(/^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i);
   if (!match) {
     throw new UsageError(
-      `Invalid ${flag} "${text}": expected a duration such as 500ms, 30s or 2m, 0 for none`,
+      `Invalid ${flag} "${text}": expected a duration such as 500ms, 30s or 2m` +
+        (zeroMeansNone ? ", 0 for none" : ""),
     );
   }
   const ms = Math.round(Number(match[1]) * DURATION_UNITS[(match[2] ?? "s").toLowerCase()]);

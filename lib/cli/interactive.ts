@@ -9,6 +9,7 @@
 import type { SendMessageOptions } from "../client.ts";
 import { runSession } from "../client/session.ts";
 import { EXIT_INTERRUPTED, EXIT_OK, reportFailure } from "./exit.ts";
+import { freshLine } from "./_fresh_line.ts";
 
 /** What `client.ts` hands over for a session. */
 export interface InteractiveCli {
@@ -56,7 +57,8 @@ export async function runInteractive(
     });
     await endLine();
     if (onTerminal && !result.inputEnded) {
-      console.error(`note: "${result.remoteAddress}" closed the connection`);
+      // Half a line typed stays on its line; the note starts the next one.
+      console.error(`${freshLine()}note: "${result.remoteAddress}" closed the connection`);
     }
     return EXIT_OK;
   } catch (error) {

@@ -6,11 +6,13 @@
  * @module
  */
 
-import { CLIENT_DEFAULTS, DEFAULT_MESSAGE, type SendMessageOptions } from "../client.ts";
+import { CLIENT_DEFAULTS, type SendMessageOptions } from "../client.ts";
 import { formatAddress } from "../_io.ts";
 import { type LoadOptions, runLoad } from "../load/run_load.ts";
 import { formatLoadProgress, formatLoadReport } from "../load/format.ts";
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, reportFailure } from "./exit.ts";
+import { loadMessage } from "./_load_message.ts";
+import { stopListener } from "./_signals.ts";
 
 /** What `client.ts` hands over for a load run. */
 export interface LoadModeCli {
@@ -22,23 +24,6 @@ export interface LoadModeCli {
   usageHint: string;
 }
 
-/** Every cycle sends the same bytes, so a piped message is read whole first. */
-async function messageBytes(message: SendMessageOptions["message"]): Promise<Uint8Array> {
-  if (message === undefined || typeof message === "string") {
-    return new TextEncoder().encode(message ?? DEFAULT_MESSAGE);
-  }
-  if (message instanceof Uint8Array) return message;
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of message) chunks.push(chunk.slice());
-  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
-}
-
 /** Runs the load, shows progress on a terminal, prints the report; resolves to the exit code. */
 export async function runLoadMode(
   load: LoadOptions,
@@ -46,7 +31,13 @@ export async function runLoadMode(
   cli: LoadModeCli,
 ): Promise<number> {
   const { json, rerun, usageHint } = cli;
-  let bytes = await messageBytes(message);
+  // Every cycle sends the same bytes: read whole first, stdin only for `-`.
+  let bytes: Uint8Array;
+  try {
+    bytes = await loadMessage(message, load.duration ?? (load.count ? undefined : 10_000));
+  } catch (error) {
+    return await reportFailure(error, usageHint);
+  }
   if (load.keepAlive && bytes.at(-1) !== 0x0a) bytes = new Uint8Array([...bytes, 0x0a]);
   const live = !json && Deno.stderr.isTerminal();
   const encoder = new TextEncoder();
@@ -55,10 +46,7 @@ export async function runLoadMode(
   // Ctrl-C ends the run early and still prints the report, as wrk does; a
   // second Ctrl-C stops at once.
   const stop = new AbortController();
-  const onInterrupt = () => {
-    if (stop.signal.aborted) Deno.exit(EXIT_INTERRUPTED);
-    stop.abort();
-  };
+  const onInterrupt = stopListener(() => stop.abort(), () => Deno.exit(EXIT_INTERRUPTED));
   Deno.addSignalListener("SIGINT", onInterrupt);
   try {
     const report = await runLoad({

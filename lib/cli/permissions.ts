@@ -8,6 +8,7 @@
 
 import { MissingPermission, type PermissionName } from "../_errors.ts";
 import { formatAddress } from "../_io.ts";
+import { UsageError } from "./exit.ts";
 
 /** One permission a command needs: its name, and what for. */
 export type Need = readonly [PermissionName, string];
@@ -39,7 +40,15 @@ export function missingPermission(needs: Need[]): MissingPermission | undefined 
       : name === "ffi"
       ? { name }
       : { name, path: target };
-    if (Deno.permissions.querySync(descriptor).state !== "granted") {
+    let state: Deno.PermissionState;
+    try {
+      state = Deno.permissions.querySync(descriptor).state;
+    } catch (error) {
+      // Deno throws a URIError for a host it cannot read; the command line's
+      // check should have refused it first, and this is never a stack trace.
+      throw new UsageError(`Invalid host "${target}": ${(error as Error).message}`);
+    }
+    if (state !== "granted") {
       return new MissingPermission(name, target);
     }
   }

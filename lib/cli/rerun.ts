@@ -9,31 +9,27 @@
 import { formatAddress } from "../_io.ts";
 import { CLIENT_DEFAULTS } from "../client/options.ts";
 import { LIB_FOLDER, unixNeeds } from "./permissions.ts";
+import { ansiCQuote, CONTROL } from "./_shell_quote.ts";
 
 /** Quotes one argument for a POSIX shell, only when it needs quoting. */
 export function shellQuote(arg: string): string {
   // Brackets stay quoted: a shell may expand [::1] as a pattern.
   if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  // A newline or an escape would break the one line or reach the terminal.
+  if (CONTROL.test(arg)) return ansiCQuote(arg);
   return `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
- * How to name the script in a command: relative to the working directory
- * when it lies inside it (`client.ts`), else its absolute path or URL.
+ * How to name the script in a command: its absolute path (or URL), which
+ * works from any directory. A path relative to `Deno.cwd()` would not:
+ * `deno task` runs the script from the project's root, wherever the
+ * command was typed, so from `lib/` a bare `client.ts` named lib/client.ts.
  */
 export function scriptName(url: string | URL): string {
   const script = new URL(url);
   if (script.protocol !== "file:") return script.href;
-  const path = decodeURIComponent(script.pathname);
-  // Deno.cwd() needs no permission; a deleted working directory throws.
-  let cwd: string | undefined;
-  try {
-    cwd = Deno.cwd();
-  } catch { /* fall back to the absolute path */ }
-  if (cwd !== undefined && path.startsWith(cwd.replace(/\/?$/, "/"))) {
-    return path.slice(cwd.replace(/\/?$/, "/").length);
-  }
-  return path;
+  return decodeURIComponent(script.pathname);
 }
 
 /** `deno run PERMISSIONS SCRIPT ARGS`, quoted for a shell. */

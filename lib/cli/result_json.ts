@@ -13,6 +13,7 @@
 
 import type { SendMessageResult } from "../client.ts";
 import { writeAll } from "../_io.ts";
+import { withContext } from "../_errors.ts";
 
 /** Bytes per slice: a multiple of 3, so base64 slices join without padding. */
 const SLICE_BYTES = 3 * 256 * 1024;
@@ -64,7 +65,10 @@ function base64(bytes: Uint8Array): string {
  * `reply` as UTF-8 text, `replyBase64` as well when the reply is not valid
  * UTF-8, then the byte counts, timings and addresses.
  */
-export function* resultJson(result: SendMessageResult): Generator<string> {
+export function* resultJson(
+  result: Pick<SendMessageResult, "reply" | "bytesReceived"> & Partial<SendMessageResult>,
+  error?: string,
+): Generator<string> {
   const { reply } = result;
   yield '{"reply":"';
   const decoder = new TextDecoder();
@@ -81,7 +85,7 @@ export function* resultJson(result: SendMessageResult): Generator<string> {
     }
     yield '"';
   }
-  const round = (ms: number | null) => ms === null ? null : Math.round(ms * 1000) / 1000;
+  const round = (ms: number | null | undefined) => ms == null ? ms : Math.round(ms * 1000) / 1000;
   const rest = JSON.stringify({
     bytesSent: result.bytesSent,
     bytesReceived: result.bytesReceived,
@@ -90,12 +94,48 @@ export function* resultJson(result: SendMessageResult): Generator<string> {
     totalMs: round(result.totalMs),
     local: result.localAddress,
     remote: result.remoteAddress,
+    error,
   });
   yield `,${rest.slice(1)}\n`;
 }
 
 /** Writes {@linkcode resultJson}'s pieces to standard output, one after another. */
-export async function writeResultJson(result: SendMessageResult): Promise<void> {
+export async function writeResultJson(
+  result: Parameters<typeof resultJson>[0],
+  error?: string,
+): Promise<void> {
   const encoder = new TextEncoder();
-  for (const piece of resultJson(result)) await writeAll(Deno.stdout, encoder.encode(piece));
+  try {
+    for (const piece of resultJson(result, error)) {
+      await writeAll(Deno.stdout, encoder.encode(piece));
+    }
+  } catch (cause) {
+    // Named as the plain client names it: stdout failed, not the connection.
+    throw withContext(cause, "Cannot write the reply");
+  }
+}
+
+/**
+ * Where `--json` keeps the reply as it arrives, so that an exchange that
+ * fails after a reply began still prints what came, with its error.
+ */
+export function collectReply(): { write(chunk: Uint8Array): Promise<void>; bytes(): Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  return {
+    write(chunk) {
+      chunks.push(chunk.slice());
+      length += chunk.length;
+      return Promise.resolve();
+    },
+    bytes() {
+      const whole = new Uint8Array(length);
+      let offset = 0;
+      for (const chunk of chunks) {
+        whole.set(chunk, offset);
+        offset += chunk.length;
+      }
+      return whole;
+    },
+  };
 }

@@ -19,6 +19,7 @@ import { formatAddress } from "../_io.ts";
 import { errorDetail, MissingPermission, opError, withContext } from "../_errors.ts";
 import { workerNeeds } from "./permissions.ts";
 import { EXIT_INTERRUPTED, EXIT_OK, reportFailure } from "./exit.ts";
+import { stopListener } from "./_signals.ts";
 import {
   createLogger,
   logErrorsToStderr,
@@ -73,15 +74,14 @@ export async function runServer(parsed: ServerArgs, cli: ServerCli): Promise<num
   // terminal closed) drains like SIGTERM.
   let running: Running | undefined;
   let stopping = false;
-  const onSignal = () => {
-    // A second signal: stop now.
-    if (stopping) {
-      log.flush();
-      Deno.exit(EXIT_INTERRUPTED);
-    }
+  // A second signal stops at once; the duplicate `deno task` forwards is no second one.
+  const onSignal = stopListener(() => {
     stopping = true;
     running?.shutdown();
-  };
+  }, () => {
+    log.flush();
+    Deno.exit(EXIT_INTERRUPTED);
+  });
   for (const signal of STOP_SIGNALS) Deno.addSignalListener(signal, onSignal);
   const removeSignalListeners = () => {
     for (const signal of STOP_SIGNALS) Deno.removeSignalListener(signal, onSignal);

@@ -9,6 +9,7 @@
 import { createAccessPolicy, type Framing, FRAMINGS, type ServeOptions } from "../mod.ts";
 import { maxWorkers } from "../server/_workers.ts";
 import { UsageError } from "./exit.ts";
+import { parseHost } from "./_host.ts";
 import {
   parseCount,
   parseDuration,
@@ -69,16 +70,13 @@ export function parseServerArgs(
   if (values.version) return "version";
   const text = (name: string) => values[name] as string | undefined;
   const options: ServeOptions = {};
-  if (text("host") !== undefined) {
-    if (text("host") === "") throw new UsageError(`Invalid host "": expected a name or address`);
-    // Accept the bracketed form people copy from URLs: [::1]
-    options.hostname = text("host")!.replace(/^\[(.*)\]$/, "$1");
-  }
+  if (text("host") !== undefined) options.hostname = parseHost(text("host")!);
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 0);
   if (text("unix") !== undefined) {
     if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
     for (const name of ["host", "port", "backlog", "allow", "deny", "max-per-peer"]) {
-      if (values[name] !== undefined) {
+      // --max-per-peer 0 is the default, no cap: nothing for a Unix socket to refuse.
+      if (values[name] !== undefined && !(name === "max-per-peer" && values[name] === "0")) {
         throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
       }
     }

@@ -10,7 +10,7 @@
 export interface LoadTally {
   /** Adds one completed cycle's latency, in milliseconds. */
   addSample(ms: number): void;
-  /** Counts one failed cycle by kind: `refused`, `reset`, `timeout`, `other`. */
+  /** Counts one failed cycle by kind: `refused`, `reset`, `timeout`, `no-reply`, `other`. */
   fail(kind: string): void;
   /** Cycles completed. */
   cycles: number;

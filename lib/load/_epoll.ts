@@ -68,6 +68,8 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
   let peerClosed = new Uint8Array(phase.length);
   let sentBytes = new Uint32Array(phase.length);
   let since = new Float64Array(phase.length);
+  // Whether this cycle's reply has begun: a cycle that ends without one failed (no-reply).
+  let replied = new Uint8Array(phase.length);
   const ensure = (fd: number) => {
     if (fd < phase.length) return;
     const length = Math.max(fd + 1, phase.length * 2);
@@ -80,6 +82,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
     peerClosed = grow(peerClosed, new Uint8Array(length));
     sentBytes = grow(sentBytes, new Uint32Array(length));
     since = grow(since, new Float64Array(length));
+    replied = grow(replied, new Uint8Array(length));
   };
   // The highest descriptor used: the timeout sweep and the clean-up scan to it.
   let highestFd = -1;
@@ -115,6 +118,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
     readable[fd] = 0;
     peerClosed[fd] = 0;
     sentBytes[fd] = 0;
+    replied[fd] = 0;
     since[fd] = performance.now();
     if (fd > highestFd) highestFd = fd;
     active++;
@@ -149,6 +153,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
 
   /** The cycle on `fd` is complete: record it and begin the next one. */
   const complete = (fd: number) => {
+    if (!keepAlive && !replied[fd]) return fail(fd, "no-reply");
     const now = performance.now();
     tally.addSample(now - since[fd]);
     tally.cycles++;
@@ -175,6 +180,7 @@ export async function runEpollLoad(run: EngineRun): Promise<void> {
       const count = c.recv(fd, buffer, buffer.length, 0);
       if (count > 0) {
         tally.bytesReceived += count;
+        replied[fd] = 1;
         const drained = count < buffer.length;
         if (drained) readable[fd] = 0;
         // With keepAlive, one reply line per cycle: a newline completes it.

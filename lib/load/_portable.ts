@@ -73,7 +73,16 @@ export async function runPortableLoad(run: EngineRun): Promise<void> {
         if (run.halfClose) await conn.closeWrite();
         tally.bytesSent += payload.length;
         let count: number | null;
-        while ((count = await conn.read(buffer)) !== null) tally.bytesReceived += count;
+        let received = 0;
+        while ((count = await conn.read(buffer)) !== null) {
+          tally.bytesReceived += count;
+          received += count;
+        }
+        // A close with no reply is what a server that refused us does.
+        if (received === 0) {
+          tally.fail("no-reply");
+          continue;
+        }
         tally.addSample(performance.now() - begin);
         tally.cycles++;
       } catch (error) {

@@ -141,7 +141,11 @@ export interface LoadReport {
   cyclesPerSecond: number;
   /** Latency of completed cycles. */
   latencyMs: LatencySummary;
-  /** Failed cycles by kind: `refused`, `reset`, `timeout`, `other`. */
+  /**
+   * Failed cycles by kind: `refused`, `reset`, `timeout`, `no-reply` (the
+   * server closed without a byte, as one that refuses a client does),
+   * `other`.
+   */
   errors: Record<string, number>;
   /** Bytes sent. */
   bytesSent: number;

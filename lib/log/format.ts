@@ -67,7 +67,7 @@ function closeDetail(event: ConnectionCloseEvent): string | undefined {
       return undefined;
     case "idle":
       return event.error === undefined
-        ? `idle for ${formatDuration(event.durationMs)}, closed`
+        ? `idle for ${formatDuration(event.idleMs ?? event.durationMs)}, closed`
         : `${escapeText(event.error)}, closed`;
     case "limit":
       return "message reached the size limit, closed";

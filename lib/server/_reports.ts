@@ -48,6 +48,7 @@ export function reportClose(c: Connection, reason: CloseReason, errorText?: stri
     bytesOut: c.bytesOut,
     durationMs: performance.now() - c.startedAt,
   };
+  if (reason === "idle" && c.idleMs !== undefined) event.idleMs = c.idleMs;
   if (errorText !== undefined) event.error = errorText;
   else if (c.closeNote !== undefined) event.error = c.closeNote;
   c.emit(event);

@@ -27,7 +27,7 @@ export interface WorkerPool {
 }
 
 /**
- * The most workers: twice the CPUs, and 8 on any machine. Each worker is a
+ * The most workers: twice the CPUs, or 8 if that is more. Each worker is a
  * thread with its own JavaScript heap (about 11 MiB), and past the cores
  * more of them only add memory.
  */
