@@ -46,7 +46,7 @@ for (const engine of ["portable", "epoll"] as const) {
 }
 
 Deno.test("runLoad() reports no-reply in its table and counts answered cycles as before", async () => {
-  const { formatLoadReport } = await import("../lib/load_format.ts");
+  const { formatLoadReport } = await import("../lib/load/format.ts");
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const serving = (async () => {
     for await (const conn of listener) conn.close();

@@ -84,7 +84,9 @@ export function parseFlags(
 
 /**
  * `-p9512` as `-p=9512`: a one-letter flag that takes a value may have it
- * attached, as getopt reads it. Any other argument is returned as it is.
+ * attached, as getopt reads it. A long name typed with one dash (`-port`)
+ * is not read that way: it is reported as the unknown flag it is, rather
+ * than as `-p` with the value `ort`. Any other argument is returned as it is.
  */
 function attachedShortValue(
   arg: string,
@@ -92,6 +94,7 @@ function attachedShortValue(
   specs: Record<string, FlagSpec>,
 ): string {
   if (arg.length < 3 || arg[0] !== "-" || arg[1] === "-" || arg[2] === "=") return arg;
+  if (Object.hasOwn(specs, arg.slice(1).split("=")[0])) return arg;
   const name = byShort.get(arg[1]);
   return name !== undefined && specs[name].type === "string"
     ? `${arg.slice(0, 2)}=${arg.slice(2)}`
