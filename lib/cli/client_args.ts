@@ -20,6 +20,7 @@ import {
   parseFlags,
   parsePort,
   parseSize,
+  unixPath,
   withoutTaskDashes,
 } from "./flags.ts";
 
@@ -95,15 +96,8 @@ export function parseClientArgs(args: string[]): ClientArgs | "help" | "version"
   const options: SendMessageOptions = {};
   if (text("host") !== undefined) options.hostname = parseHost(text("host")!);
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 1);
-  if (text("unix") !== undefined) {
-    if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
-    for (const name of ["host", "port"]) {
-      if (values[name] !== undefined) {
-        throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
-      }
-    }
-    options.path = text("unix");
-  }
+  const path = unixPath(values, ["host", "port"]);
+  if (path !== undefined) options.path = path;
   if (text("message") !== undefined && positionals.length > 0) {
     throw new UsageError(`Give the message as an argument or with "--message", not both`);
   }

@@ -117,6 +117,22 @@ export function withoutTaskDashes(
   return args[skip] === "--" ? [...args.slice(0, skip), ...args.slice(skip + 1)] : args;
 }
 
+/**
+ * The `--unix` path, if one was given: never empty, and never beside a flag
+ * in `excluded`, which name a TCP endpoint or what only TCP has.
+ */
+export function unixPath(values: ParsedFlags["values"], excluded: string[]): string | undefined {
+  const path = values.unix as string | undefined;
+  if (path === undefined) return undefined;
+  if (path === "") throw new UsageError(`Invalid Unix socket path ""`);
+  for (const name of excluded) {
+    if (values[name] !== undefined) {
+      throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
+    }
+  }
+  return path;
+}
+
 /** Parses a port number; `min` is 0 where "any free port" makes sense. */
 export function parsePort(text: string, min: 0 | 1): number {
   const port = /^\d+$/.test(text) ? Number(text) : NaN;

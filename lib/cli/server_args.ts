@@ -16,6 +16,7 @@ import {
   parseFlags,
   parsePort,
   parseSize,
+  unixPath,
   withoutTaskDashes,
 } from "./flags.ts";
 
@@ -72,16 +73,16 @@ export function parseServerArgs(
   const options: ServeOptions = {};
   if (text("host") !== undefined) options.hostname = parseHost(text("host")!);
   if (text("port") !== undefined) options.port = parsePort(text("port")!, 0);
-  if (text("unix") !== undefined) {
-    if (text("unix") === "") throw new UsageError(`Invalid Unix socket path ""`);
-    for (const name of ["host", "port", "backlog", "allow", "deny", "max-per-peer"]) {
-      // --max-per-peer 0 is the default, no cap: nothing for a Unix socket to refuse.
-      if (values[name] !== undefined && !(name === "max-per-peer" && values[name] === "0")) {
-        throw new UsageError(`Flags "--unix" and "--${name}" cannot be used together`);
-      }
-    }
-    options.path = text("unix");
-  }
+  const path = unixPath(values, [
+    "host",
+    "port",
+    "backlog",
+    "allow",
+    "deny",
+    // --max-per-peer 0 is the default, no cap: nothing for a Unix socket to refuse.
+    ...(values["max-per-peer"] === "0" ? [] : ["max-per-peer"]),
+  ]);
+  if (path !== undefined) options.path = path;
   if (text("backlog") !== undefined) options.backlog = parseCount(text("backlog")!, "backlog", 1);
   if (text("framing") !== undefined) {
     if (!FRAMINGS.includes(text("framing") as Framing)) {
